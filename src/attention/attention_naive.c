@@ -1,0 +1,41 @@
+/* Naive attention: the reference every other attention kernel is tested
+ * against. Materialises the full Tq×Tk score matrix of a head in double,
+ * softmax in double, then P·V. Obvious and slow on purpose. */
+#include "ops/ops.h"
+#include <math.h>
+#include <stdlib.h>
+
+void attention_forward_naive(const fb_op_args *a) {
+    const float *q = a->in[0], *k = a->in[1], *v = a->in[2];
+    float *o = a->out[0], *lse = a->out[1];
+    const int64_t B = a->d[0], Tq = a->d[1], Tk = a->d[2], H = a->d[3], Hkv = a->d[4], D = a->d[5];
+    const int causal = (int)a->d[6];
+    const int64_t qs = a->d[7], kvs = a->d[8], os = a->d[9];
+    const double scale = a->f[0] > 0 ? a->f[0] : 1.0 / sqrt((double)D);
+    const int64_t group = H / Hkv, offset = Tk - Tq;
+    double *S = malloc(sizeof(double) * (size_t)(Tq * Tk > 0 ? Tq * Tk : 1));
+    if (!S) abort();   /* reference only: tests size it */
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++) {
+            const int64_t kh = h / group;
+            for (int64_t i = 0; i < Tq; i++)
+                for (int64_t j = 0; j < Tk; j++) {
+                    double s = 0;
+                    for (int64_t d = 0; d < D; d++)
+                        s += (double)q[(b * Tq + i) * qs + h * D + d] * k[(b * Tk + j) * kvs + kh * D + d];
+                    S[i * Tk + j] = (causal && j > i + offset) ? -INFINITY : s * scale;
+                }
+            for (int64_t i = 0; i < Tq; i++) {
+                double *row = S + i * Tk, mx = -INFINITY, sum = 0;
+                for (int64_t j = 0; j < Tk; j++) mx = row[j] > mx ? row[j] : mx;
+                for (int64_t j = 0; j < Tk; j++) { row[j] = exp(row[j] - mx); sum += row[j]; }
+                for (int64_t d = 0; d < D; d++) {
+                    double acc = 0;
+                    for (int64_t j = 0; j < Tk; j++) acc += row[j] * v[(b * Tk + j) * kvs + kh * D + d];
+                    o[(b * Tq + i) * os + h * D + d] = (float)(acc / sum);
+                }
+                lse[(b * H + h) * Tq + i] = (float)(mx + log(sum));
+            }
+        }
+    free(S);
+}

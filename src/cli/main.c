@@ -1,0 +1,80 @@
+/* flashblock command-line entry point: global setup, then one subcommand. */
+#include "cli/cli.h"
+#include "flashblock.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int fb_cli_error(const char *fmt, ...) {
+    va_list ap;
+    fputs("flashblock: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int fb_cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "flashblock %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see 'flashblock %s --help')\n", cmd);
+    return 2;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "flashblock %s — a transformer engine in C built around FlashAttention\n"
+            "\n"
+            "usage: flashblock <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  demo                 run one transformer block and the attention benchmark\n"
+            "  bench attention      FlashAttention vs standard vs naive attention\n"
+            "  bench block          one transformer block forward vs its GEMMs\n"
+            "  bench gemm           OpenBLAS sgemm throughput (the roofline we compare to)\n"
+            "  bench threads        OpenMP wait policy, idle vs loaded cores\n"
+            "\n"
+            "global options: --help, --version\n"
+            "environment: FLASHBLOCK_ISA=generic|avx2|avx512 caps the kernel ISA;\n"
+            "  OMP_WAIT_POLICY (default here: passive, see docs/ARCHITECTURE.md).\n",
+            FB_VERSION_STRING);
+}
+
+/* OpenMP reads its wait policy once, when the runtime loads, before main().
+ * Threads that spin while waiting collapse when other processes share the
+ * cores, so unless the user chose a policy we re-run ourselves with
+ * OMP_WAIT_POLICY=passive (sleeping waits). */
+static void ensure_wait_policy(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("FLASHBLOCK_NO_REEXEC")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    setenv("FLASHBLOCK_NO_REEXEC", "1", 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed (no /proc): carry on with the runtime's default policy. */
+}
+
+int main(int argc, char **argv) {
+    ensure_wait_policy(argv);
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("flashblock %s (kernels: %s)\n", FB_VERSION_STRING, fb_isa_name(fb_cpu_best_isa()));
+        return 0;
+    }
+    if (!strcmp(cmd, "bench")) return fb_cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "demo")) return fb_cmd_demo(argc - 1, argv + 1);
+    fprintf(stderr, "flashblock: unknown command '%s' (see 'flashblock --help')\n", cmd);
+    return 2;
+}

@@ -1,0 +1,209 @@
+/*
+ * One pre-norm transformer block:
+ *   X' = X  + W_o · Attn(RoPE?(W_qkv · Norm1(X)))
+ *   Y  = X' + W_down · Act(W_up · Norm2(X'))       (Act: GELU, or SwiGLU on gate|up)
+ * Q, K and V come from one GEMM on the fused [Wq; Wk; Wv] weight and are
+ * used in place (attention reads them through token strides), so there is
+ * no split/transpose copy anywhere.
+ */
+#include "model/block.h"
+#include "core/error.h"
+#include "core/runtime.h"
+#include "ops/kernels.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fb_block {
+    fb_block_config cfg;
+    fb_block_layout layout;
+    float *params;
+    float *ws;              /* activation workspace for fb_block_forward */
+    size_t ws_floats;
+};
+
+static const char *const param_names[FB_P_COUNT] = {
+    "attn_norm.weight", "attn_norm.bias", "attn_qkv.weight", "attn_qkv.bias", "attn_output.weight",
+    "attn_output.bias", "ffn_norm.weight", "ffn_norm.bias",  "ffn_up.weight",  "ffn_up.bias",
+    "ffn_gate.weight",  "ffn_gate.bias",  "ffn_down.weight", "ffn_down.bias",
+};
+
+const char *fb_block_param_name(fb_block_param p) { return (p >= 0 && p < FB_P_COUNT) ? param_names[p] : NULL; }
+
+void fb_block_layout_compute(const fb_block_config *c, fb_block_layout *L) {
+    const size_t C = (size_t)c->d_model, D = C / (size_t)c->n_heads, F = (size_t)c->d_ff;
+    const size_t QKV = ((size_t)c->n_heads + 2 * (size_t)c->n_kv_heads) * D;
+    const int bias = c->bias, ln_bias = c->bias && c->norm == FB_NORM_LAYERNORM, glu = c->mlp == FB_MLP_SWIGLU;
+    size_t *n = L->numel;
+    memset(L, 0, sizeof *L);
+    n[FB_P_ATTN_NORM_W] = C;           n[FB_P_ATTN_NORM_B] = ln_bias ? C : 0;
+    n[FB_P_ATTN_QKV_W] = QKV * C;      n[FB_P_ATTN_QKV_B] = bias ? QKV : 0;
+    n[FB_P_ATTN_OUT_W] = C * C;        n[FB_P_ATTN_OUT_B] = bias ? C : 0;
+    n[FB_P_FFN_NORM_W] = C;            n[FB_P_FFN_NORM_B] = ln_bias ? C : 0;
+    n[FB_P_FFN_GATE_W] = glu ? F * C : 0;
+    n[FB_P_FFN_UP_W] = F * C;
+    n[FB_P_FFN_GATE_B] = glu && bias ? F : 0;
+    n[FB_P_FFN_UP_B] = bias ? F : 0;
+    n[FB_P_FFN_DOWN_W] = C * F;        n[FB_P_FFN_DOWN_B] = bias ? C : 0;
+    /* Memory order; "glued" tensors follow their partner with no padding. */
+    static const struct { fb_block_param p; int glued; } order[FB_P_COUNT] = {
+        {FB_P_ATTN_NORM_W, 0}, {FB_P_ATTN_NORM_B, 0}, {FB_P_ATTN_QKV_W, 0}, {FB_P_ATTN_QKV_B, 0},
+        {FB_P_ATTN_OUT_W, 0},  {FB_P_ATTN_OUT_B, 0},  {FB_P_FFN_NORM_W, 0}, {FB_P_FFN_NORM_B, 0},
+        {FB_P_FFN_GATE_W, 0},  {FB_P_FFN_UP_W, 1},    {FB_P_FFN_GATE_B, 0}, {FB_P_FFN_UP_B, 1},
+        {FB_P_FFN_DOWN_W, 0},  {FB_P_FFN_DOWN_B, 0},
+    };
+    size_t off = 0;
+    for (int i = 0; i < FB_P_COUNT; i++) {
+        if (!order[i].glued) off = (off + 15) & ~(size_t)15;   /* 64-byte aligned */
+        L->offset[order[i].p] = off;
+        off += n[order[i].p];
+    }
+    L->total = (off + 15) & ~(size_t)15;
+}
+
+size_t fb_block_acts_floats(const fb_block_config *c, int B, int T) {
+    const size_t N = (size_t)B * (size_t)T, C = (size_t)c->d_model, D = C / (size_t)c->n_heads;
+    const size_t QKV = ((size_t)c->n_heads + 2 * (size_t)c->n_kv_heads) * D, F = (size_t)c->d_ff;
+    const size_t hF = c->mlp == FB_MLP_SWIGLU ? 2 * F : F;
+    return N * (6 * C + QKV + hF + F + 4) + (size_t)B * (size_t)c->n_heads * (size_t)T;
+}
+
+void fb_block_acts_carve(const fb_block_config *c, int B, int T, float *p, fb_block_acts *a) {
+    const size_t N = (size_t)B * (size_t)T, C = (size_t)c->d_model, D = C / (size_t)c->n_heads;
+    const size_t QKV = ((size_t)c->n_heads + 2 * (size_t)c->n_kv_heads) * D, F = (size_t)c->d_ff;
+    const size_t hF = c->mlp == FB_MLP_SWIGLU ? 2 * F : F;
+    a->ln1 = p; p += N * C;
+    a->ln1_stat[0] = p; p += N;
+    a->ln1_stat[1] = p; p += N;
+    a->qkv = p; p += N * QKV;
+    a->att = p; p += N * C;
+    a->lse = p; p += (size_t)B * (size_t)c->n_heads * (size_t)T;
+    a->x1 = p; p += N * C;
+    a->ln2 = p; p += N * C;
+    a->ln2_stat[0] = p; p += N;
+    a->ln2_stat[1] = p; p += N;
+    a->h = p; p += N * hF;
+    a->act = p; p += N * F;
+    a->tmp = p;
+}
+
+static void norm_forward(const fb_block_config *c, float *y, float *stat[2], const float *x, const float *w,
+                         const float *b, int64_t N) {
+    if (c->norm == FB_NORM_LAYERNORM) fb_layernorm_forward(y, stat[0], stat[1], x, w, b, N, c->d_model, c->norm_eps);
+    else fb_rmsnorm_forward(y, stat[1], x, w, N, c->d_model, c->norm_eps);
+}
+
+void fb_block_forward_with(const fb_block_config *c, const float *params, const fb_block_layout *L,
+                           fb_block_acts *a, float *y, const float *x, int B, int T, int pos0) {
+    const int64_t N = (int64_t)B * T, C = c->d_model, H = c->n_heads, Hkv = c->n_kv_heads, D = C / H;
+    const int64_t QKV = (H + 2 * Hkv) * D, F = c->d_ff;
+#define P(name) (L->numel[name] ? params + L->offset[name] : NULL)
+    /* attention half */
+    norm_forward(c, a->ln1, a->ln1_stat, x, P(FB_P_ATTN_NORM_W), P(FB_P_ATTN_NORM_B), N);
+    fb_matmul_forward(a->qkv, a->ln1, P(FB_P_ATTN_QKV_W), P(FB_P_ATTN_QKV_B), N, C, QKV);
+    if (c->positions == FB_POS_ROPE) {
+        fb_rope_forward(a->qkv, a->qkv, B, T, H, D, QKV, pos0, c->rope_theta);               /* Q heads */
+        fb_rope_forward(a->qkv + H * D, a->qkv + H * D, B, T, Hkv, D, QKV, pos0, c->rope_theta); /* K heads */
+    }
+    fb_attention_forward(a->att, a->lse, a->qkv, a->qkv + H * D, a->qkv + (H + Hkv) * D, B, T, T, H, Hkv, D, 1, QKV,
+                         QKV, C);
+    fb_matmul_forward(a->tmp, a->att, P(FB_P_ATTN_OUT_W), P(FB_P_ATTN_OUT_B), N, C, C);
+    fb_residual_forward(a->x1, x, a->tmp, N * C);
+    /* MLP half */
+    norm_forward(c, a->ln2, a->ln2_stat, a->x1, P(FB_P_FFN_NORM_W), P(FB_P_FFN_NORM_B), N);
+    if (c->mlp == FB_MLP_SWIGLU) {
+        /* gate|up weights (and biases) are adjacent: one GEMM gives [N, 2F]. */
+        fb_matmul_forward(a->h, a->ln2, params + L->offset[FB_P_FFN_GATE_W], P(FB_P_FFN_GATE_B), N, C, 2 * F);
+        fb_swiglu_forward(a->act, a->h, N, F);
+    } else {
+        fb_matmul_forward(a->h, a->ln2, P(FB_P_FFN_UP_W), P(FB_P_FFN_UP_B), N, C, F);
+        if (c->mlp == FB_MLP_GELU_TANH) fb_gelu_tanh_forward(a->act, a->h, N * F);
+        else fb_gelu_forward(a->act, a->h, N * F);
+    }
+    fb_matmul_forward(a->tmp, a->act, P(FB_P_FFN_DOWN_W), P(FB_P_FFN_DOWN_B), N, F, C);
+    fb_residual_forward(y, a->x1, a->tmp, N * C);
+#undef P
+}
+
+fb_status fb_block_init(fb_block **out, const fb_block_config *cfg) {
+    if (!out) return fb_fail(FB_ERR_INVALID_ARG, "fb_block_init: NULL output pointer");
+    *out = NULL;
+    FB_TRY(fb_block_config_validate(cfg));
+    fb_block *blk = calloc(1, sizeof *blk);
+    if (!blk) return fb_fail(FB_ERR_OOM, "fb_block_init: out of memory");
+    blk->cfg = *cfg;
+    blk->cfg.head_dim = cfg->d_model / cfg->n_heads;
+    fb_block_layout_compute(&blk->cfg, &blk->layout);
+    size_t bytes;
+    if (!fb_mul_size(blk->layout.total, sizeof(float), &bytes) || !(blk->params = fb_aligned_alloc(bytes))) {
+        size_t total = blk->layout.total;
+        free(blk);
+        return fb_fail(FB_ERR_OOM, "fb_block_init: cannot allocate %zu parameters", total);
+    }
+    memset(blk->params, 0, bytes);
+    *out = blk;
+    return FB_OK;
+}
+
+void fb_block_free(fb_block *blk) {
+    if (!blk) return;
+    free(blk->params);
+    free(blk->ws);
+    free(blk);
+}
+
+const fb_block_config *fb_block_get_config(const fb_block *blk) { return blk ? &blk->cfg : NULL; }
+
+float *fb_block_param_ptr(fb_block *blk, fb_block_param p, size_t *numel) {
+    if (!blk || p < 0 || p >= FB_P_COUNT) return NULL;
+    if (numel) *numel = blk->layout.numel[p];
+    return blk->layout.numel[p] ? blk->params + blk->layout.offset[p] : NULL;
+}
+
+/* splitmix64 → Box-Muller: a small self-contained generator for init. */
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void fb_block_init_random(fb_block *blk, uint64_t seed) {
+    if (!blk) return;
+    uint64_t s = seed;
+    for (int p = 0; p < FB_P_COUNT; p++) {
+        size_t n;
+        float *t = fb_block_param_ptr(blk, (fb_block_param)p, &n);
+        if (!t) continue;
+        int is_norm_w = p == FB_P_ATTN_NORM_W || p == FB_P_FFN_NORM_W;
+        int is_bias = p == FB_P_ATTN_NORM_B || p == FB_P_FFN_NORM_B || p == FB_P_ATTN_QKV_B ||
+                      p == FB_P_ATTN_OUT_B || p == FB_P_FFN_UP_B || p == FB_P_FFN_GATE_B || p == FB_P_FFN_DOWN_B;
+        for (size_t i = 0; i < n; i++) {
+            if (is_norm_w) { t[i] = 1.0f; continue; }
+            if (is_bias) { t[i] = 0.0f; continue; }
+            double u1 = ((double)(splitmix64(&s) >> 11) + 0.5) / 9007199254740992.0;
+            double u2 = (double)(splitmix64(&s) >> 11) / 9007199254740992.0;
+            t[i] = (float)(0.02 * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+        }
+    }
+}
+
+fb_status fb_block_forward(fb_block *blk, float *y, const float *x, int B, int T, int pos0) {
+    if (!blk || !y || !x) return fb_fail(FB_ERR_INVALID_ARG, "fb_block_forward: NULL argument");
+    if (B <= 0 || T <= 0) return fb_fail(FB_ERR_SHAPE, "fb_block_forward: B and T must be > 0 (got B=%d T=%d)", B, T);
+    if (pos0 < 0) return fb_fail(FB_ERR_SHAPE, "fb_block_forward: pos0 must be >= 0 (got %d)", pos0);
+    if (y == x) return fb_fail(FB_ERR_INVALID_ARG, "fb_block_forward: x and y must not alias");
+    size_t need = fb_block_acts_floats(&blk->cfg, B, T);
+    if (need > blk->ws_floats) {
+        size_t bytes;
+        float *ws = fb_mul_size(need, sizeof(float), &bytes) ? fb_aligned_alloc(bytes) : NULL;
+        if (!ws) return fb_fail(FB_ERR_OOM, "fb_block_forward: cannot allocate %zu activation floats", need);
+        free(blk->ws);
+        blk->ws = ws;
+        blk->ws_floats = need;
+    }
+    fb_block_acts acts;
+    fb_block_acts_carve(&blk->cfg, B, T, blk->ws, &acts);
+    fb_block_forward_with(&blk->cfg, blk->params, &blk->layout, &acts, y, x, B, T, pos0);
+    return FB_OK;
+}

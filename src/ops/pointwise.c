@@ -1,0 +1,51 @@
+/* Reference RoPE, GELU (tanh and exact), SwiGLU and residual add. */
+#include "ops/ops.h"
+#include <math.h>
+
+void rope_forward_ref(const fb_op_args *a) {
+    const float *x = a->in[0];
+    float *y = a->out[0];
+    int64_t B = a->d[0], T = a->d[1], H = a->d[2], D = a->d[3], stride = a->d[4], pos0 = a->d[5];
+    double theta = a->f[0];
+    for (int64_t bt = 0; bt < B * T; bt++) {
+        int64_t pos = pos0 + bt % T;
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t i = 0; i < D; i += 2) {
+                double freq = pow(theta, -(double)i / (double)D);
+                double ang = (double)pos * freq, c = cos(ang), s = sin(ang);
+                const float *xp = x + bt * stride + h * D + i;
+                float *yp = y + bt * stride + h * D + i;
+                double x0 = xp[0], x1 = xp[1];
+                yp[0] = (float)(x0 * c - x1 * s);
+                yp[1] = (float)(x0 * s + x1 * c);
+            }
+    }
+}
+
+void gelu_tanh_forward_ref(const fb_op_args *a) {
+    const double k = sqrt(2.0 / M_PI);
+    for (int64_t i = 0; i < a->d[0]; i++) {
+        double x = a->in[0][i];
+        a->out[0][i] = (float)(0.5 * x * (1.0 + tanh(k * (x + 0.044715 * x * x * x))));
+    }
+}
+
+void gelu_forward_ref(const fb_op_args *a) {
+    for (int64_t i = 0; i < a->d[0]; i++) {
+        double x = a->in[0][i];
+        a->out[0][i] = (float)(0.5 * x * (1.0 + erf(x / sqrt(2.0))));
+    }
+}
+
+void swiglu_forward_ref(const fb_op_args *a) {
+    int64_t N = a->d[0], F = a->d[1];
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t i = 0; i < F; i++) {
+            double g = a->in[0][n * 2 * F + i], u = a->in[0][n * 2 * F + F + i];
+            a->out[0][n * F + i] = (float)(g / (1.0 + exp(-g)) * u);
+        }
+}
+
+void residual_forward_ref(const fb_op_args *a) {
+    for (int64_t i = 0; i < a->d[0]; i++) a->out[0][i] = (float)((double)a->in[0][i] + a->in[1][i]);
+}

@@ -1,0 +1,91 @@
+/* Fast RoPE, GELU, SwiGLU and residual add: vectorised, parallel over
+ * elements or tokens. */
+#include "core/simd.h"
+#include "ops/ops.h"
+#include <math.h>
+#include <stdlib.h>
+
+#define PAR_IF(n) if ((n) > 65536)
+
+void FB_SIMD(rope_forward)(const fb_op_args *a) {
+    const float *x = a->in[0];
+    float *y = a->out[0];
+    const int64_t B = a->d[0], T = a->d[1], H = a->d[2], D = a->d[3], stride = a->d[4], pos0 = a->d[5];
+    const double theta = a->f[0];
+    const int64_t half = D / 2;
+    /* Angles in double: pos·freq loses ~1e-3 rad in float at pos 32k. The
+     * cos/sin of a token are shared by all its heads. */
+    #pragma omp parallel PAR_IF(B * T * H * D)
+    {
+        float *cs = malloc(sizeof(float) * 2 * (size_t)(half > 0 ? half : 1));
+        #pragma omp for schedule(static)
+        for (int64_t bt = 0; bt < B * T; bt++) {
+            const double pos = (double)(pos0 + bt % T);
+            for (int64_t i = 0; i < half; i++) {
+                double ang = pos * pow(theta, -(double)(2 * i) / (double)D);
+                cs[2 * i] = (float)cos(ang);
+                cs[2 * i + 1] = (float)sin(ang);
+            }
+            for (int64_t h = 0; h < H; h++) {
+                const float *xp = x + bt * stride + h * D;
+                float *yp = y + bt * stride + h * D;
+                for (int64_t i = 0; i < half; i++) {
+                    float x0 = xp[2 * i], x1 = xp[2 * i + 1], c = cs[2 * i], s = cs[2 * i + 1];
+                    yp[2 * i] = x0 * c - x1 * s;
+                    yp[2 * i + 1] = x0 * s + x1 * c;
+                }
+            }
+        }
+        free(cs);
+    }
+}
+
+void FB_SIMD(gelu_tanh_forward)(const fb_op_args *a) {
+    const float *x = a->in[0];
+    float *y = a->out[0];
+    const int64_t N = a->d[0];
+    const fvec k0 = fv_set1(0.7978845608028654f), k1 = fv_set1(0.044715f), half = fv_set1(0.5f), one = fv_set1(1.0f);
+    #pragma omp parallel for schedule(static) PAR_IF(N)
+    for (int64_t i = 0; i < N; i += FV_N) {
+        int k = N - i < FV_N ? (int)(N - i) : FV_N;
+        fvec v = fv_loadn(x + i, k);
+        fvec inner = fv_mul(k0, fv_fma(fv_mul(k1, v), fv_mul(v, v), v));
+        fv_storen(y + i, fv_mul(fv_mul(half, v), fv_add(one, fv_tanh(inner))), k);
+    }
+}
+
+void FB_SIMD(gelu_forward)(const fb_op_args *a) {
+    const float *x = a->in[0];
+    float *y = a->out[0];
+    const int64_t N = a->d[0];
+    #pragma omp parallel for schedule(static) PAR_IF(N)
+    for (int64_t i = 0; i < N; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+void FB_SIMD(swiglu_forward)(const fb_op_args *a) {
+    const float *h = a->in[0];
+    float *y = a->out[0];
+    const int64_t N = a->d[0], F = a->d[1];
+    const fvec one = fv_set1(1.0f);
+    #pragma omp parallel for schedule(static) PAR_IF(N * F)
+    for (int64_t n = 0; n < N; n++) {
+        const float *g = h + n * 2 * F, *u = g + F;
+        for (int64_t i = 0; i < F; i += FV_N) {
+            int k = F - i < FV_N ? (int)(F - i) : FV_N;
+            fvec gv = fv_loadn(g + i, k);
+            fvec silu = fv_div(gv, fv_add(one, fv_exp(fv_sub(fv_zero(), gv))));
+            fv_storen(y + n * F + i, fv_mul(silu, fv_loadn(u + i, k)), k);
+        }
+    }
+}
+
+void FB_SIMD(residual_forward)(const fb_op_args *a) {
+    const float *p = a->in[0], *q = a->in[1];
+    float *y = a->out[0];
+    const int64_t N = a->d[0];
+    #pragma omp parallel for schedule(static) PAR_IF(N)
+    for (int64_t i = 0; i < N; i += FV_N) {
+        int k = N - i < FV_N ? (int)(N - i) : FV_N;
+        fv_storen(y + i, fv_add(fv_loadn(p + i, k), fv_loadn(q + i, k)), k);
+    }
+}

@@ -1,0 +1,14 @@
+# Core tests: op table (every fast variant vs its reference), block config
+# validation, whole-block parity with PyTorch.
+fb_add_test(test_ops core/test_ops.c)
+add_test(NAME ops_vs_reference COMMAND test_ops)
+
+fb_add_test(test_block_config core/test_block_config.c)
+add_test(NAME block_config COMMAND test_block_config)
+
+fb_add_test(test_block_torch core/test_block_torch.c)
+add_test(NAME block_vs_pytorch COMMAND test_block_torch ${CMAKE_CURRENT_SOURCE_DIR}/core/torch_block.py
+         ${CMAKE_CURRENT_BINARY_DIR}/block_torch)
+set_tests_properties(block_vs_pytorch PROPERTIES SKIP_RETURN_CODE 77)
+
+add_test(NAME cli_errors COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/core/test_cli_errors.sh $<TARGET_FILE:flashblock_cli>)

@@ -1,0 +1,177 @@
+/*
+ * Every fast variant of every op against its reference, on the shapes
+ * listed below (awkward ones included: T=1, T not a multiple of any tile,
+ * odd head dims, GQA and MQA, chunked prefill offsets, strided layouts).
+ *
+ * Outputs start filled with NaN garbage (an unwritten element fails the
+ * comparison) and every buffer is followed by guard words (an out-of-bounds
+ * write fails the guard check). Accumulating outputs start from the same
+ * random values for reference and variant. Errors are measured relative to
+ * the reference output's largest magnitude; each op states its bound in
+ * src/ops/op_table.c.
+ *
+ * Adding an op: give it an entry in the op table and its shapes here.
+ */
+#include "ops/ops.h"
+#include "test_util.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GUARD 16
+static const uint32_t GUARD_BITS = 0xDEADBEEFu;
+
+typedef struct {
+    fb_op_id op;
+    int64_t d[FB_OP_MAX_D];
+    float f[4];
+    unsigned null_inputs;   /* bit k: pass in[k] = NULL (optional input absent) */
+} op_case;
+
+/* attention dims: B, Tq, Tk, H, Hkv, D, causal, q_stride, kv_stride, o_stride (0 = packed) */
+#define ATT(B, Tq, Tk, H, Hkv, D, causal) {FB_OP_ATTENTION_FWD, {B, Tq, Tk, H, Hkv, D, causal, 0, 0, 0}, {0}, 0}
+
+static const op_case cases[] = {
+    {FB_OP_LAYERNORM_FWD, {1, 1}, {1e-5f}, 0},
+    {FB_OP_LAYERNORM_FWD, {7, 17}, {1e-5f}, 0},
+    {FB_OP_LAYERNORM_FWD, {64, 768}, {1e-5f}, 0},
+    {FB_OP_LAYERNORM_FWD, {1000, 80}, {1e-5f}, 4},   /* no bias */
+    {FB_OP_RMSNORM_FWD, {1, 1}, {1e-5f}, 0},
+    {FB_OP_RMSNORM_FWD, {7, 33}, {1e-5f}, 0},
+    {FB_OP_RMSNORM_FWD, {1000, 768}, {1e-6f}, 0},
+    {FB_OP_MATMUL_FWD, {1, 1, 1}, {0}, 0},
+    {FB_OP_MATMUL_FWD, {7, 33, 17}, {0}, 0},
+    {FB_OP_MATMUL_FWD, {1, 768, 2304}, {0}, 4},    /* decode GEMV, no bias */
+    {FB_OP_MATMUL_FWD, {64, 768, 2304}, {0}, 0},   /* fused QKV shape */
+    {FB_OP_MATMUL_FWD, {257, 100, 1000}, {0}, 4},
+    {FB_OP_ROPE_FWD, {1, 1, 1, 2, 2, 0}, {10000.0f}, 0},
+    {FB_OP_ROPE_FWD, {2, 7, 3, 8, 40, 5}, {10000.0f}, 0},        /* strided rows, pos0 = 5 */
+    {FB_OP_ROPE_FWD, {1, 1000, 4, 64, 256, 0}, {10000.0f}, 0},
+    {FB_OP_ROPE_FWD, {1, 300, 2, 80, 160, 32000}, {500000.0f}, 0}, /* long positions */
+    {FB_OP_GELU_TANH_FWD, {1}, {0}, 0},
+    {FB_OP_GELU_TANH_FWD, {1000}, {0}, 0},
+    {FB_OP_GELU_TANH_FWD, {100003}, {0}, 0},
+    {FB_OP_GELU_FWD, {7}, {0}, 0},
+    {FB_OP_GELU_FWD, {100003}, {0}, 0},
+    {FB_OP_SWIGLU_FWD, {1, 1}, {0}, 0},
+    {FB_OP_SWIGLU_FWD, {7, 33}, {0}, 0},
+    {FB_OP_SWIGLU_FWD, {300, 688}, {0}, 0},
+    {FB_OP_RESIDUAL_FWD, {1}, {0}, 0},
+    {FB_OP_RESIDUAL_FWD, {100003}, {0}, 0},
+    /* attention: T = 1, 7, 64, 1000; head_dim 32, 64, 80, 128; causal and not;
+     * GQA ratio 1, 2, 4 and MQA */
+    ATT(1, 1, 1, 4, 4, 32, 1), ATT(1, 1, 1, 4, 1, 64, 0),
+    ATT(1, 7, 7, 4, 2, 32, 1), ATT(2, 7, 7, 4, 4, 80, 0), ATT(1, 7, 7, 8, 2, 128, 1),
+    ATT(1, 64, 64, 4, 4, 64, 1), ATT(1, 64, 64, 4, 1, 128, 0), ATT(2, 64, 64, 8, 2, 80, 1), ATT(1, 64, 64, 4, 2, 32, 0),
+    ATT(1, 1000, 1000, 2, 2, 64, 1), ATT(1, 1000, 1000, 4, 1, 32, 0), ATT(1, 1000, 1000, 2, 1, 80, 1),
+    ATT(1, 1000, 1000, 4, 1, 128, 1),
+    ATT(1, 2048, 2048, 2, 1, 64, 1), ATT(1, 2048, 2048, 1, 1, 128, 0),
+    /* odd head dims */
+    ATT(1, 65, 65, 2, 2, 17, 1), ATT(1, 130, 130, 2, 1, 33, 0), ATT(2, 9, 9, 4, 4, 1, 1),
+    /* a chunk of queries after a KV cache (position offset Tk - Tq) and decode */
+    ATT(1, 37, 300, 4, 2, 64, 1), ATT(1, 1, 1000, 8, 2, 64, 1), ATT(2, 64, 129, 4, 4, 80, 1),
+    /* strided layout: Q, K, V inside one fused QKV row of (H + 2·Hkv)·D floats */
+    {FB_OP_ATTENTION_FWD, {2, 100, 100, 4, 2, 32, 1, 256, 256, 128}, {0}, 0},
+    /* explicit softmax scale */
+    {FB_OP_ATTENTION_FWD, {1, 70, 70, 2, 2, 64, 1, 0, 0, 0}, {0.3f}, 0},
+};
+
+static float *alloc_guarded(size_t n) {
+    float *p = malloc(sizeof(float) * (n + GUARD));
+    if (!p) { fprintf(stderr, "out of memory\n"); exit(1); }
+    for (size_t i = 0; i < GUARD; i++) memcpy(p + n + i, &GUARD_BITS, 4);
+    return p;
+}
+
+static int guard_ok(const float *p, size_t n) {
+    for (size_t i = 0; i < GUARD; i++) {
+        uint32_t u;
+        memcpy(&u, p + n + i, 4);
+        if (u != GUARD_BITS) return 0;
+    }
+    return 1;
+}
+
+/* Max |got - ref| relative to max |ref|. Elements the reference left
+ * unwritten (NaN garbage, e.g. gaps of a strided layout) must stay NaN. */
+static double rel_err(const float *got, const float *ref, size_t n) {
+    double maxref = 1e-6, maxdiff = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(ref[i])) { if (!isnan(got[i])) return INFINITY; continue; }
+        if (fabs((double)ref[i]) > maxref) maxref = fabs((double)ref[i]);
+        double d = fabs((double)got[i] - (double)ref[i]);
+        if (!(d <= maxdiff)) maxdiff = d;
+    }
+    return isfinite(maxdiff) ? maxdiff / maxref : INFINITY;
+}
+
+static void describe(const op_case *c, char *buf, size_t len) {
+    int k = snprintf(buf, len, "d=[");
+    for (int i = 0; i < 10 && k < (int)len; i++) k += snprintf(buf + k, len - (size_t)k, "%lld%s", (long long)c->d[i], i < 9 ? "," : "]");
+}
+
+int main(void) {
+    fb_test_rng rng;
+    fb_test_rng_seed(&rng, 1234);
+    int n_cases = (int)(sizeof cases / sizeof cases[0]);
+    int runs = 0;
+    for (int ci = 0; ci < n_cases; ci++) {
+        op_case c = cases[ci];
+        const fb_op_def *def = fb_op_get(c.op);
+        if (c.op == FB_OP_ATTENTION_FWD) {   /* 0 strides mean packed [B,T,H,D] */
+            if (!c.d[7]) c.d[7] = c.d[3] * c.d[5];
+            if (!c.d[8]) c.d[8] = c.d[4] * c.d[5];
+            if (!c.d[9]) c.d[9] = c.d[3] * c.d[5];
+        }
+        size_t in_n[FB_OP_MAX_IN] = {0}, out_n[FB_OP_MAX_OUT] = {0};
+        def->sizes(c.d, in_n, out_n);
+        fb_op_args args = {0};
+        memcpy(args.d, c.d, sizeof c.d);
+        memcpy(args.f, c.f, sizeof c.f);
+        float *ins[FB_OP_MAX_IN] = {0}, *ref[FB_OP_MAX_OUT] = {0}, *got[FB_OP_MAX_OUT] = {0}, *init[FB_OP_MAX_OUT] = {0};
+        for (int i = 0; i < def->n_in; i++) {
+            ins[i] = alloc_guarded(in_n[i]);
+            fb_test_fill_normal(&rng, ins[i], in_n[i], 1.0f);
+            args.in[i] = (c.null_inputs >> i) & 1 ? NULL : ins[i];
+        }
+        for (int o = 0; o < def->n_out; o++) {
+            ref[o] = alloc_guarded(out_n[o]);
+            got[o] = alloc_guarded(out_n[o]);
+            init[o] = malloc(sizeof(float) * (out_n[o] + 1));
+            if ((def->accumulate_mask >> o) & 1) fb_test_fill_normal(&rng, init[o], out_n[o], 1.0f);
+            else for (size_t i = 0; i < out_n[o]; i++) init[o][i] = NAN;
+            memcpy(ref[o], init[o], sizeof(float) * out_n[o]);
+            args.out[o] = ref[o];
+        }
+        def->reference(&args);
+        char desc[256];
+        describe(&c, desc, sizeof desc);
+        for (int o = 0; o < def->n_out; o++)
+            FB_CHECK(guard_ok(ref[o], out_n[o]), "%s reference %s: wrote past output %d", def->name, desc, o);
+        for (int v = 0; v < FB_OP_MAX_VARIANTS && def->fast[v].fn; v++) {
+            const fb_kernel *k = &def->fast[v];
+            if (k->isa > fb_cpu_best_isa()) continue;
+            for (int o = 0; o < def->n_out; o++) {
+                memcpy(got[o], init[o], sizeof(float) * out_n[o]);
+                args.out[o] = got[o];
+            }
+            k->fn(&args);
+            runs++;
+            for (int o = 0; o < def->n_out; o++) {
+                double err = rel_err(got[o], ref[o], out_n[o]);
+                FB_CHECK(err <= def->tolerance, "%s[%s] %s output %d: rel err %.3g > %.3g", def->name, k->variant, desc,
+                         o, err, def->tolerance);
+                FB_CHECK(guard_ok(got[o], out_n[o]), "%s[%s] %s: wrote past the end of output %d", def->name,
+                         k->variant, desc, o);
+            }
+            for (int i = 0; i < def->n_in; i++)
+                FB_CHECK(guard_ok(ins[i], in_n[i]), "%s[%s] %s: wrote past input %d", def->name, k->variant, desc, i);
+        }
+        for (int i = 0; i < def->n_in; i++) free(ins[i]);
+        for (int o = 0; o < def->n_out; o++) { free(ref[o]); free(got[o]); free(init[o]); }
+    }
+    printf("test_ops: %d variant runs over %d cases (best ISA: %s)\n", runs, n_cases, fb_isa_name(fb_cpu_best_isa()));
+    FB_CHECK(runs > n_cases, "too few variant runs: %d", runs);
+    return fb_test_finish("test_ops");
+}
