@@ -65,8 +65,14 @@ static const fb_op_def fb_ops[FB_OP_COUNT] = {
                               {"standard_avx2", FB_ISA_AVX2, attention_forward_standard_avx2},
                               {"standard_generic", FB_ISA_GENERIC, attention_forward_standard_generic}},
                              3, 2, sizes_attention, 0, 2e-5},
+    /* -- backward ops: entries go here -- */
+
+    /* -- attention backward: entry goes here -- */
+
+    /* -- inference ops: entries go here -- */
 };
 
+/* Ops without a table entry yet have no reference; they are skipped. */
 static fb_kernel_fn selected[FB_OP_COUNT];
 static const char *selected_name[FB_OP_COUNT];
 static int selection_done = 0;
@@ -105,6 +111,7 @@ void fb_ops_select(void) {
     fb_isa isa = fb_cpu_best_isa();
     for (int op = 0; op < FB_OP_COUNT; op++) {
         const fb_op_def *def = &fb_ops[op];
+        if (!def->reference) continue;
         selected[op] = def->reference;
         selected_name[op] = "reference";
         /* Variants are listed best first: take the first this CPU can run. */

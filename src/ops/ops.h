@@ -65,6 +65,53 @@ typedef enum fb_op_id {
      *   GQA: query head h reads KV head h / (H / Hkv).
      * f: scale (0 means 1/sqrt(D)). */
     FB_OP_ATTENTION_FWD,
+
+    /* ---- backward ops (issue: training) ----
+     * Convention: parameter gradients and the gradient flowing back into the
+     * residual stream ACCUMULATE (+=, as in llm.c); other activation
+     * gradients OVERWRITE (fresh buffers). Each op states it. */
+    /* in: dy[N,C], x[N,C], w[C], mean[N], rstd[N]; out: dx[N,C] ACC, dw[C] ACC, db[C] ACC (NULL: none); d: N, C */
+    FB_OP_LAYERNORM_BWD,
+    /* in: dy[N,C], x[N,C], w[C], rstd[N]; out: dx ACC, dw ACC; d: N, C */
+    FB_OP_RMSNORM_BWD,
+    /* in: dy[N,OC], x[N,C], W[OC,C]; out: dx[N,C] ACC, dW[OC,C] ACC, db[OC] ACC (NULL: none); d: N, C, OC */
+    FB_OP_MATMUL_BWD,
+    /* inverse rotation, same slots as FB_OP_ROPE_FWD (in: dy, out: dx OVERWRITE, in place allowed) */
+    FB_OP_ROPE_BWD,
+    /* in: dy[N], x[N]; out: dx[N] OVERWRITE; d: N */
+    FB_OP_GELU_TANH_BWD,
+    FB_OP_GELU_BWD,
+    /* in: dy[N,F], h[N,2F] (gate | up); out: dh[N,2F] OVERWRITE; d: N, F */
+    FB_OP_SWIGLU_BWD,
+    /* in: dy[N]; out: da[N] ACC, db[N] ACC; d: N */
+    FB_OP_RESIDUAL_BWD,
+    /* in: ids[B·T] (int32 stored in the float slot), wte[V,C], wpe[T,C] (NULL: no learned positions);
+     * out: y[B,T,C] OVERWRITE; d: B, T, C, V */
+    FB_OP_EMBEDDING_FWD,
+    /* in: dy[B,T,C], ids; out: dwte[V,C] ACC, dwpe[T,C] ACC (NULL: none); d: B, T, C, V.
+     * Deterministic (no order-dependent races). */
+    FB_OP_EMBEDDING_BWD,
+    /* LM head + softmax + cross-entropy fused, in chunks of rows so the full
+     * [N, V] logits never exist: in: h[N,C], W[V,C], targets[N] (int32; < 0 = ignored);
+     * out: loss[N] OVERWRITE (0 for ignored rows), dh[N,C] ACC, dW[V,C] ACC;
+     * d: N, C, V, forward_only (1: losses only, dh/dW untouched);
+     * f: grad_scale (dlogits = (softmax - onehot)·grad_scale, e.g. 1/(number of targets)) */
+    FB_OP_CROSSENTROPY_FUSED,
+    /* FlashAttention-2 backward. in: q, k, v, o, lse, do (layouts/strides as in
+     * FB_OP_ATTENTION_FWD; do has o's stride); out: dq (q's stride), dk, dv
+     * (kv stride) OVERWRITE; d: same slots as FB_OP_ATTENTION_FWD; f: scale.
+     * Deterministic for any thread count. */
+    FB_OP_ATTENTION_BWD,
+
+    /* ---- inference ops ---- */
+    /* Decode attention (FlashDecoding split-K): same slots as FB_OP_ATTENTION_FWD
+     * but Tq is small (1 for decode); the cached length is split across threads
+     * and partial outputs are merged by their logsumexp. */
+    FB_OP_ATTENTION_DECODE,
+    /* y[N,OC] = x[N,C] · dequant(Wq)ᵀ with Wq in Q8_0 (per row: C/32 blocks of
+     * {fp16 scale, 32 × int8}, 34 bytes each; C % 32 == 0), stored in the float slot;
+     * in: x, Wq, b (NULL: none); out: y OVERWRITE; d: N, C, OC */
+    FB_OP_MATMUL_Q8_0,
     FB_OP_COUNT
 } fb_op_id;
 
@@ -85,6 +132,9 @@ typedef struct fb_op_def {
     void (*sizes)(const int64_t *d, size_t *in_n, size_t *out_n);
     unsigned accumulate_mask;   /* bit k: out[k] is accumulated into */
     double tolerance;           /* max error relative to the output's scale */
+    /* Optional: overwrite the random test inputs with valid values for this
+     * op (token ids, quantized blocks, positive statistics). */
+    void (*prepare_inputs)(const int64_t *d, float **in, uint64_t seed);
 } fb_op_def;
 
 const fb_op_def *fb_op_get(fb_op_id op);

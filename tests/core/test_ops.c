@@ -75,6 +75,11 @@ static const op_case cases[] = {
     {FB_OP_ATTENTION_FWD, {2, 100, 100, 4, 2, 32, 1, 256, 256, 128}, {0}, 0},
     /* explicit softmax scale */
     {FB_OP_ATTENTION_FWD, {1, 70, 70, 2, 2, 64, 1, 0, 0, 0}, {0.3f}, 0},
+    /* -- backward ops: shapes go here -- */
+
+    /* -- attention backward: shapes go here -- */
+
+    /* -- inference ops: shapes go here -- */
 };
 
 static float *alloc_guarded(size_t n) {
@@ -119,7 +124,9 @@ int main(void) {
     for (int ci = 0; ci < n_cases; ci++) {
         op_case c = cases[ci];
         const fb_op_def *def = fb_op_get(c.op);
-        if (c.op == FB_OP_ATTENTION_FWD) {   /* 0 strides mean packed [B,T,H,D] */
+        if (!def->reference) { FB_CHECK(0, "case %d: op %d has no table entry", ci, (int)c.op); continue; }
+        if (c.op == FB_OP_ATTENTION_FWD || c.op == FB_OP_ATTENTION_BWD || c.op == FB_OP_ATTENTION_DECODE) {
+            /* 0 strides mean packed [B,T,H,D] */
             if (!c.d[7]) c.d[7] = c.d[3] * c.d[5];
             if (!c.d[8]) c.d[8] = c.d[4] * c.d[5];
             if (!c.d[9]) c.d[9] = c.d[3] * c.d[5];
@@ -135,6 +142,7 @@ int main(void) {
             fb_test_fill_normal(&rng, ins[i], in_n[i], 1.0f);
             args.in[i] = (c.null_inputs >> i) & 1 ? NULL : ins[i];
         }
+        if (def->prepare_inputs) def->prepare_inputs(c.d, ins, 1000 + (uint64_t)ci);
         for (int o = 0; o < def->n_out; o++) {
             ref[o] = alloc_guarded(out_n[o]);
             got[o] = alloc_guarded(out_n[o]);
