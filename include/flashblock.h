@@ -114,6 +114,56 @@ void        fb_block_init_random(fb_block *blk, uint64_t seed);
  * model, not the block; RoPE uses pos0 + t). Causal attention. */
 fb_status fb_block_forward(fb_block *blk, float *y, const float *x, int B, int T, int pos0);
 
+/* ---- model ------------------------------------------------------------------
+ * Token embedding, learned positions (gpt2) or RoPE (llama), n_layers blocks,
+ * final norm, LM head (tied to the embedding or not). Parameters, gradients,
+ * AdamW moments and activations each live in one allocation carved by a size
+ * table. Tensor names follow GGUF (token_embd.weight, blk.N.attn_qkv.weight,
+ * output_norm.weight, output.weight, ...). */
+
+typedef struct fb_model_config {
+    fb_block_config block;
+    int n_layers;
+    int vocab_size;
+    int max_seq;        /* context length; size of the learned position table */
+    int tied;           /* 1: LM head shares token_embd.weight */
+} fb_model_config;
+
+typedef struct fb_model fb_model;
+
+fb_status fb_model_config_validate(const fb_model_config *cfg);
+fb_status fb_model_init(fb_model **out, const fb_model_config *cfg);
+void      fb_model_free(fb_model *m);
+const fb_model_config *fb_model_get_config(const fb_model *m);
+void      fb_model_init_random(fb_model *m, uint64_t seed);
+size_t    fb_model_num_params(const fb_model *m);
+
+/* Parameter tensors: index 0..fb_model_num_tensors()-1, each with its GGUF
+ * name, shape ([out, in] for linear weights) and data. */
+int         fb_model_num_tensors(const fb_model *m);
+const char *fb_model_tensor_name(const fb_model *m, int i);
+float      *fb_model_tensor(fb_model *m, int i, int *ndim, int64_t shape[2]);
+float      *fb_model_tensor_grad(fb_model *m, int i);
+int         fb_model_find_tensor(const fb_model *m, const char *name);   /* -1 if absent */
+
+/* Training activations for batches of B sequences of T tokens (explicit,
+ * never lazy). recompute=1: keep only block inputs and recompute each block
+ * during the backward pass (activation checkpointing). */
+fb_status fb_model_alloc_training(fb_model *m, int B, int T, int recompute);
+size_t    fb_model_activation_bytes(const fb_model *m);
+/* Forward on ids [B,T] with next-token targets [B,T] (< 0: ignored): mean
+ * loss over the counted targets into *loss; no gradients. */
+fb_status fb_model_forward(fb_model *m, const int32_t *ids, const int32_t *targets, int B, int T, float *loss);
+/* Forward and backward in one pass (the LM head, softmax and cross-entropy
+ * are fused, so logits are never stored). Gradients of the mean loss times
+ * grad_scale ACCUMULATE into the gradient buffer (1/k for k micro-batches);
+ * zero them once per optimizer step. */
+fb_status fb_model_forward_backward(fb_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
+                                    float grad_scale, float *loss);
+void      fb_model_zero_grad(fb_model *m);
+float    *fb_model_params(fb_model *m);          /* all parameters, contiguous */
+float    *fb_model_grads(fb_model *m);           /* all gradients, same layout */
+
 #ifdef __cplusplus
 }
 #endif

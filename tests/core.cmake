@@ -3,6 +3,9 @@
 fb_add_test(test_ops core/test_ops.c)
 add_test(NAME ops_vs_reference COMMAND test_ops)
 
+fb_add_test(test_attention_determinism core/test_attention_determinism.c)
+add_test(NAME attention_backward_determinism COMMAND test_attention_determinism)
+
 fb_add_test(test_block_config core/test_block_config.c)
 add_test(NAME block_config COMMAND test_block_config)
 
@@ -12,3 +15,6 @@ add_test(NAME block_vs_pytorch COMMAND test_block_torch ${CMAKE_CURRENT_SOURCE_D
 set_tests_properties(block_vs_pytorch PROPERTIES SKIP_RETURN_CODE 77)
 
 add_test(NAME cli_errors COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/core/test_cli_errors.sh $<TARGET_FILE:flashblock_cli>)
+
+fb_add_test(test_grad_check core/test_grad_check.c)
+add_test(NAME grad_check COMMAND test_grad_check)

@@ -19,5 +19,6 @@ int fb_cmd_bench(int argc, char **argv) {
     if (!strcmp(argv[1], "block")) return fb_bench_block(argc - 1, argv + 1);
     if (!strcmp(argv[1], "gemm")) return fb_bench_gemm(argc - 1, argv + 1);
     if (!strcmp(argv[1], "threads")) return fb_bench_threads(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "tokenizer")) return fb_bench_tokenizer(argc - 1, argv + 1);
     return fb_cli_usage_error("bench", "unknown benchmark '%s'", argv[1]);
 }

@@ -4,6 +4,9 @@
  * process: median of --reps timed runs after one warm-up, and the peak
  * extra resident memory beyond the inputs and outputs (VmHWM delta).
  * GFLOP/s count only the useful causal FLOPs, 2·2·T²·D/2 per head.
+ * --backward times the backward pass instead (o and lse from one forward
+ * run beforehand; gradients dq, dk, dv): useful causal FLOPs 5·T²·D per head
+ * (five T×T×D products, half of each visible), 2.5× the forward's.
  */
 #include "cli/args.h"
 #include "cli/bench_util.h"
@@ -18,7 +21,7 @@
 
 typedef struct {
     const char *kernel;   /* flash | standard | naive */
-    long B, T, H, Hkv, D, reps, threads, causal;
+    long B, T, H, Hkv, D, reps, threads, causal, backward;
 } attn_point;
 
 static void run_point(void *vctx, double *res, int n) {
@@ -28,9 +31,11 @@ static void run_point(void *vctx, double *res, int n) {
     const char *variant = !strcmp(p->kernel, "naive") ? "reference"
                         : !strcmp(p->kernel, "standard") ? "standard_avx512" : "flash_avx512";
     char buf[64];
-    if (fb_op_force_variant(FB_OP_ATTENTION_FWD, variant) != FB_OK) {   /* fall back to the best ISA present */
+    /* backward: the forward that makes o and lse is the default (fastest) one */
+    const fb_op_id timed = p->backward ? FB_OP_ATTENTION_BWD : FB_OP_ATTENTION_FWD;
+    if (fb_op_force_variant(timed, variant) != FB_OK) {   /* fall back to the best ISA present */
         snprintf(buf, sizeof buf, "%s_%s", p->kernel, fb_isa_name(fb_cpu_best_isa()));
-        if (fb_op_force_variant(FB_OP_ATTENTION_FWD, buf) != FB_OK) return;
+        if (fb_op_force_variant(timed, buf) != FB_OK) return;
     }
     const size_t nq = (size_t)(p->B * p->T * p->H * p->D), nkv = (size_t)(p->B * p->T * p->Hkv * p->D);
     float *q = fb_aligned_alloc(nq * 4), *k = fb_aligned_alloc(nkv * 4), *v = fb_aligned_alloc(nkv * 4);
@@ -41,6 +46,16 @@ static void run_point(void *vctx, double *res, int n) {
     for (size_t i = 0; i < nkv; i++) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; k[i] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5); v[i] = k[(i * 7) % nkv]; }
     memset(o, 0, nq * 4);
     memset(lse, 0, (size_t)(p->B * p->H * p->T) * 4);
+    float *dout = NULL, *dq = NULL, *dk = NULL, *dv = NULL;
+    if (p->backward) {
+        dout = fb_aligned_alloc(nq * 4), dq = fb_aligned_alloc(nq * 4);
+        dk = fb_aligned_alloc(nkv * 4), dv = fb_aligned_alloc(nkv * 4);
+        if (!dout || !dq || !dk || !dv) return;
+        for (size_t i = 0; i < nq; i++) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; dout[i] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5); }
+        memset(dq, 0, nq * 4);
+        memset(dk, 0, nkv * 4);
+        memset(dv, 0, nkv * 4);
+    }
     #pragma omp parallel
     { volatile int x = omp_get_thread_num(); (void)x; }   /* start the threads before the baseline */
     const size_t base = fb_vm_hwm_bytes();
@@ -48,6 +63,21 @@ static void run_point(void *vctx, double *res, int n) {
     double times[64];
     int reps = p->reps < 64 ? (int)p->reps : 64;
     fb_attention_forward(o, lse, q, k, v, p->B, p->T, p->T, p->H, p->Hkv, p->D, (int)p->causal, qs, kvs, qs); /* warm-up */
+    if (p->backward) {
+        fb_attention_backward(dq, dk, dv, dout, q, k, v, o, lse, p->B, p->T, p->T, p->H, p->Hkv, p->D, (int)p->causal,
+                              qs, kvs, qs, 0.0f); /* warm-up */
+        for (int r = 0; r < reps; r++) {
+            double t0 = fb_now_sec();
+            fb_attention_backward(dq, dk, dv, dout, q, k, v, o, lse, p->B, p->T, p->T, p->H, p->Hkv, p->D,
+                                  (int)p->causal, qs, kvs, qs, 0.0f);
+            times[r] = fb_now_sec() - t0;
+        }
+        size_t peak = fb_vm_hwm_bytes();
+        res[0] = fb_median(times, reps);
+        res[1] = (double)(peak > base ? peak - base : 0);   /* includes the (small) flash forward scratch */
+        res[2] = 1.0;
+        return;
+    }
     for (int r = 0; r < reps; r++) {
         double t0 = fb_now_sec();
         fb_attention_forward(o, lse, q, k, v, p->B, p->T, p->T, p->H, p->Hkv, p->D, (int)p->causal, qs, kvs, qs);
@@ -63,8 +93,11 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: flashblock bench attention [--seq 512,1024,...] [--head-dim 64,128] [--heads 12]\n"
             "         [--kv-heads H] [--batch 1] [--threads N] [--kernels flash,standard,naive]\n"
-            "         [--reps 5] [--non-causal] [--max-naive-seq 2048] [--mem-limit-mb M] [--json]\n"
-            "Causal attention forward; median ms, GFLOP/s on useful FLOPs, peak extra memory.\n"
+            "         [--reps 5] [--non-causal] [--backward] [--max-naive-seq 2048] [--mem-limit-mb M] [--json]\n"
+            "Causal attention forward; median ms, GFLOP/s on useful FLOPs (2·T²·D per head causal,\n"
+            "4·T²·D not), peak extra memory.\n"
+            "--backward: the backward pass only (o, lse from one forward run beforehand; dq, dk, dv);\n"
+            "GFLOP/s on 5·T²·D per head causal, 10·T²·D not (2.5× the forward's).\n"
             "naive and standard refuse sizes whose T×T buffers exceed --mem-limit-mb\n"
             "(default: half the physical memory); naive is skipped above --max-naive-seq.\n");
 }
@@ -73,7 +106,7 @@ int fb_bench_attention(int argc, char **argv) {
     const char *cmd = "bench attention";
     long seqs[32] = {512, 1024, 2048, 4096, 8192, 16384, 32768}, dims[8] = {64, 128};
     int n_seq = 7, n_dim = 2, json = 0;
-    long heads = 12, kv_heads = 0, batch = 1, threads = 0, reps = 5, max_naive = 2048, causal = 1;
+    long heads = 12, kv_heads = 0, batch = 1, threads = 0, reps = 5, max_naive = 2048, causal = 1, backward = 0;
     long mem_limit_mb = (long)(fb_phys_mem_bytes() / 2 / (1 << 20));
     int use[3] = {1, 1, 1};   /* flash, standard, naive */
     for (int i = 1; i < argc; i++) {
@@ -81,6 +114,7 @@ int fb_bench_attention(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--non-causal")) causal = 0;
+        else if (!strcmp(a, "--backward")) backward = 1;
         else if (!strcmp(a, "--seq")) { if (!(v = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long_list(cmd, a, v, 1, 1 << 20, seqs, 32, &n_seq)) return 2; }
         else if (!strcmp(a, "--head-dim")) { if (!(v = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long_list(cmd, a, v, 1, 1024, dims, 8, &n_dim)) return 2; }
         else if (!strcmp(a, "--heads")) { if (!(v = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, v, 1, 1024, &heads)) return 2; }
@@ -107,21 +141,23 @@ int fb_bench_attention(int argc, char **argv) {
     if (heads % kv_heads) return fb_cli_usage_error(cmd, "--kv-heads %ld must divide --heads %ld", kv_heads, heads);
     if (threads == 0) threads = sysconf(_SC_NPROCESSORS_ONLN);
     const char *names[3] = {"flash", "standard", "naive"};
-    if (!json)
+    if (!json) {
+        printf("attention %s, %s\n", backward ? "backward" : "forward", causal ? "causal" : "non-causal");
         printf("%-9s %7s %4s %7s %11s %9s %12s\n", "kernel", "T", "D", "threads", "ms", "GFLOP/s", "extra_MiB");
+    }
     for (int di = 0; di < n_dim; di++)
         for (int si = 0; si < n_seq; si++)
             for (int ki = 0; ki < 3; ki++) {
                 if (!use[ki]) continue;
-                attn_point p = {names[ki], batch, seqs[si], heads, kv_heads, dims[di], ki == 2 ? 1 : reps, threads, causal};
+                attn_point p = {names[ki], batch, seqs[si], heads, kv_heads, dims[di], ki == 2 ? 1 : reps, threads, causal, backward};
                 const double tt = (double)p.T * (double)p.T;
                 if (ki == 2 && p.T > max_naive) {
                     fprintf(stderr, "naive: T=%ld skipped (above --max-naive-seq %ld; it would run for minutes)\n", p.T, max_naive);
                     continue;
                 }
                 if (ki > 0) {
-                    /* standard: one float T×T per thread; naive: one double T×T */
-                    double need = tt * (ki == 1 ? 4.0 * (double)threads : 8.0);
+                    /* standard: one float T×T per thread (backward: two); naive: one double T×T (backward: two) */
+                    double need = tt * (ki == 1 ? 4.0 * (double)threads : 8.0) * (backward ? 2.0 : 1.0);
                     if (need > (double)mem_limit_mb * 1048576.0) {
                         fprintf(stderr, "%s: T=%ld refused: its T×T score buffers need %.1f GiB, over the %.1f GiB limit (--mem-limit-mb)\n",
                                 names[ki], p.T, need / 1073741824.0, (double)mem_limit_mb / 1024.0);
@@ -133,12 +169,12 @@ int fb_bench_attention(int argc, char **argv) {
                     fprintf(stderr, "%s: T=%ld D=%ld failed to run (out of memory?)\n", names[ki], p.T, p.D);
                     continue;
                 }
-                const double flops = (causal ? 2.0 : 4.0) * tt * (double)p.D * (double)(p.B * p.H);
+                const double flops = (causal ? 2.0 : 4.0) * (backward ? 2.5 : 1.0) * tt * (double)p.D * (double)(p.B * p.H);
                 const double gflops = flops / res[0] / 1e9;
                 if (json)
-                    printf("{\"bench\":\"attention\",\"kernel\":\"%s\",\"T\":%ld,\"head_dim\":%ld,\"heads\":%ld,\"kv_heads\":%ld,"
+                    printf("{\"bench\":\"attention\",\"pass\":\"%s\",\"kernel\":\"%s\",\"T\":%ld,\"head_dim\":%ld,\"heads\":%ld,\"kv_heads\":%ld,"
                            "\"batch\":%ld,\"threads\":%ld,\"causal\":%ld,\"reps\":%ld,\"ms\":%.3f,\"gflops\":%.2f,\"extra_bytes\":%.0f}\n",
-                           names[ki], p.T, p.D, p.H, p.Hkv, p.B, threads, causal, p.reps, res[0] * 1e3, gflops, res[1]);
+                           backward ? "backward" : "forward", names[ki], p.T, p.D, p.H, p.Hkv, p.B, threads, causal, p.reps, res[0] * 1e3, gflops, res[1]);
                 else
                     printf("%-9s %7ld %4ld %7ld %11.2f %9.1f %12.2f\n", names[ki], p.T, p.D, threads, res[0] * 1e3, gflops,
                            res[1] / 1048576.0);

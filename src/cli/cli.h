@@ -9,6 +9,9 @@ int fb_cmd_tokenize(int argc, char **argv);
 int fb_cmd_detokenize(int argc, char **argv);
 int fb_cmd_tokenizer(int argc, char **argv);      /* "tokenizer train ..." */
 int fb_bench_tokenizer(int argc, char **argv);    /* "bench tokenizer ..." */
+int fb_cmd_train(int argc, char **argv);
+int fb_cmd_eval(int argc, char **argv);
+int fb_cmd_generate(int argc, char **argv);
 
 /* Print "flashblock: error: <msg>" on stderr; returns 1. */
 int fb_cli_error(const char *fmt, ...)

@@ -34,6 +34,11 @@ static void usage(FILE *f) {
             "usage: flashblock <command> [options]\n"
             "\n"
             "commands:\n"
+            "  train                train a GPT/Llama model on a text file (progress, loss curve, checkpoints)\n"
+            "  eval                 loss and perplexity of a checkpoint on a file\n"
+            "  generate             generate text from a model (ours, llama2.c, GGUF, llm.c)\n"
+            "  tokenize, detokenize text <-> token ids with a tokenizer\n"
+            "  tokenizer train      learn a byte-level BPE vocabulary\n"
             "  demo                 run one transformer block and the attention benchmark\n"
             "  bench attention      FlashAttention vs standard vs naive attention\n"
             "  bench block          one transformer block forward vs its GEMMs\n"
@@ -75,6 +80,12 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "bench")) return fb_cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo")) return fb_cmd_demo(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train")) return fb_cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return fb_cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "generate")) return fb_cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize")) return fb_cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "detokenize")) return fb_cmd_detokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenizer")) return fb_cmd_tokenizer(argc - 1, argv + 1);
     fprintf(stderr, "flashblock: unknown command '%s' (see 'flashblock --help')\n", cmd);
     return 2;
 }

@@ -37,3 +37,22 @@ void   fb_block_acts_carve(const fb_block_config *c, int B, int T, float *base, 
 void fb_block_forward_with(const fb_block_config *c, const float *params, const fb_block_layout *L,
                            fb_block_acts *acts, float *y, const float *x, int B, int T, int pos0);
 #endif
+
+/* Gradient scratch of one block backward (reused across layers). */
+typedef struct fb_block_grad_scratch {
+    float *dln;     /* [N, C] */
+    float *dqkv;    /* [N, QKV] */
+    float *datt;    /* [N, C] */
+    float *dh;      /* [N, hF] */
+    float *dact;    /* [N, F] */
+} fb_block_grad_scratch;
+
+size_t fb_block_grad_scratch_floats(const fb_block_config *c, int B, int T);
+void   fb_block_grad_scratch_carve(const fb_block_config *c, int B, int T, float *base, fb_block_grad_scratch *g);
+
+/* Backward of fb_block_forward_with for input x and saved acts.
+ * dres: in dL/dy, out dL/dx (updated in place). Parameter gradients
+ * ACCUMULATE into grads (same layout as params). */
+void fb_block_backward_with(const fb_block_config *c, const float *params, float *grads, const fb_block_layout *L,
+                            const fb_block_acts *acts, fb_block_grad_scratch *g, const float *x, float *dres, int B,
+                            int T, int pos0);

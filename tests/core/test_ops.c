@@ -76,10 +76,97 @@ static const op_case cases[] = {
     /* explicit softmax scale */
     {FB_OP_ATTENTION_FWD, {1, 70, 70, 2, 2, 64, 1, 0, 0, 0}, {0.3f}, 0},
     /* -- backward ops: shapes go here -- */
+    {FB_OP_LAYERNORM_BWD, {1, 1}, {0}, 0},
+    {FB_OP_LAYERNORM_BWD, {7, 17}, {0}, 0},
+    {FB_OP_LAYERNORM_BWD, {1, 33}, {0}, 0},
+    {FB_OP_LAYERNORM_BWD, {256, 768}, {0}, 0},
+    {FB_OP_LAYERNORM_BWD, {1000, 80}, {0}, 0},
+    {FB_OP_RMSNORM_BWD, {1, 1}, {0}, 0},
+    {FB_OP_RMSNORM_BWD, {7, 33}, {0}, 0},
+    {FB_OP_RMSNORM_BWD, {256, 768}, {0}, 0},
+    {FB_OP_MATMUL_BWD, {1, 1, 1}, {0}, 0},
+    {FB_OP_MATMUL_BWD, {7, 33, 17}, {0}, 0},
+    {FB_OP_MATMUL_BWD, {1, 768, 2304}, {0}, 0},
+    {FB_OP_MATMUL_BWD, {256, 768, 2304}, {0}, 0},   /* fused QKV shape */
+    {FB_OP_MATMUL_BWD, {257, 100, 1000}, {0}, 0},   /* tiles not multiples */
+    {FB_OP_ROPE_BWD, {1, 1, 1, 2, 2, 0}, {10000.0f}, 0},
+    {FB_OP_ROPE_BWD, {2, 7, 3, 8, 40, 5}, {10000.0f}, 0},
+    {FB_OP_ROPE_BWD, {1, 1000, 4, 64, 256, 0}, {10000.0f}, 0},
+    {FB_OP_ROPE_BWD, {1, 300, 2, 80, 160, 32000}, {500000.0f}, 0},
+    {FB_OP_GELU_TANH_BWD, {1}, {0}, 0},
+    {FB_OP_GELU_TANH_BWD, {1000}, {0}, 0},
+    {FB_OP_GELU_TANH_BWD, {100003}, {0}, 0},
+    {FB_OP_GELU_BWD, {7}, {0}, 0},
+    {FB_OP_GELU_BWD, {100003}, {0}, 0},
+    {FB_OP_SWIGLU_BWD, {1, 1}, {0}, 0},
+    {FB_OP_SWIGLU_BWD, {7, 33}, {0}, 0},
+    {FB_OP_SWIGLU_BWD, {300, 688}, {0}, 0},
+    {FB_OP_RESIDUAL_BWD, {1}, {0}, 0},
+    {FB_OP_RESIDUAL_BWD, {100003}, {0}, 0},
+    /* embedding d: B, T, C, V */
+    {FB_OP_EMBEDDING_FWD, {1, 1, 1, 1}, {0}, 0},
+    {FB_OP_EMBEDDING_FWD, {2, 7, 17, 5}, {0}, 0},
+    {FB_OP_EMBEDDING_FWD, {3, 100, 33, 7}, {0}, 4},        /* no learned positions */
+    {FB_OP_EMBEDDING_FWD, {4, 64, 768, 50257}, {0}, 0},
+    {FB_OP_EMBEDDING_BWD, {1, 1, 1, 1}, {0}, 0},
+    {FB_OP_EMBEDDING_BWD, {2, 7, 17, 5}, {0}, 0},
+    {FB_OP_EMBEDDING_BWD, {8, 129, 33, 7}, {0}, 0},         /* ids repeat a lot */
+    {FB_OP_EMBEDDING_BWD, {4, 64, 768, 512}, {0}, 0},
+    {FB_OP_EMBEDDING_BWD, {4, 64, 64, 50257}, {0}, 0},
+    /* cross-entropy d: N, C, V, forward_only; f: grad_scale (large ones make
+     * the gradient dominate the random initial values of dh and dW) */
+    {FB_OP_CROSSENTROPY_FUSED, {1, 1, 1, 0}, {1.0f}, 0},
+    {FB_OP_CROSSENTROPY_FUSED, {7, 17, 33, 0}, {1.0f}, 0},
+    {FB_OP_CROSSENTROPY_FUSED, {130, 64, 512, 0}, {10.0f}, 0},   /* chunks 64 + 64 (ignored) + 2 */
+    {FB_OP_CROSSENTROPY_FUSED, {200, 33, 1000, 1}, {1.0f}, 0},   /* forward only */
+    {FB_OP_CROSSENTROPY_FUSED, {100, 768, 512, 0}, {0.01f}, 0},
+    {FB_OP_CROSSENTROPY_FUSED, {70, 64, 50257, 0}, {1000.0f}, 0},
+    {FB_OP_CROSSENTROPY_FUSED, {3, 768, 50257, 0}, {100.0f}, 0},
 
     /* -- attention backward: shapes go here -- */
+    /* attention backward (same dims as ATT; o and lse are made the true forward
+     * outputs by the op's prepare_inputs): T = 1, 7, 64, 1000; head_dim 32, 64,
+     * 80, 128 and odd; causal and not; GQA ratio 1, 2, 4 and MQA */
+#define ABW(B, Tq, Tk, H, Hkv, D, causal) {FB_OP_ATTENTION_BWD, {B, Tq, Tk, H, Hkv, D, causal, 0, 0, 0}, {0}, 0}
+    /* (Tq = Tk = 1 is left out: P = 1 and dQ = dK = 0 exactly, so only rounding
+     * noise would be compared; T = 1 is covered by single queries over 7 and 1000 keys) */
+    ABW(1, 1, 7, 4, 1, 64, 0), ABW(2, 1, 7, 4, 2, 32, 1),
+    ABW(1, 7, 7, 4, 2, 32, 1), ABW(2, 7, 7, 4, 4, 80, 0), ABW(1, 7, 7, 8, 2, 128, 1),
+    ABW(1, 64, 64, 4, 4, 64, 1), ABW(1, 64, 64, 4, 1, 128, 0), ABW(2, 64, 64, 8, 2, 80, 1),
+    ABW(1, 200, 200, 4, 1, 64, 1), ABW(1, 131, 131, 8, 2, 128, 0),
+    ABW(1, 1000, 1000, 2, 1, 64, 1), ABW(1, 1000, 1000, 1, 1, 32, 0),
+    ABW(1, 65, 65, 2, 2, 17, 1), ABW(1, 130, 130, 2, 1, 33, 0), ABW(2, 9, 9, 4, 4, 1, 1),
+    /* chunk of queries after a KV cache, and decode */
+    ABW(1, 37, 300, 4, 2, 64, 1), ABW(1, 1, 1000, 8, 2, 64, 1), ABW(2, 64, 129, 4, 4, 80, 1),
+    /* fused QKV layout: q_stride = kv_stride = (H + 2·Hkv)·D */
+    {FB_OP_ATTENTION_BWD, {2, 100, 100, 4, 2, 32, 1, 256, 256, 128}, {0}, 0},
+    {FB_OP_ATTENTION_BWD, {1, 77, 77, 4, 1, 80, 0, 480, 480, 320}, {0}, 0},
+    /* explicit softmax scale */
+    {FB_OP_ATTENTION_BWD, {1, 70, 70, 2, 2, 64, 1, 0, 0, 0}, {0.1f}, 0},
+#undef ABW
 
     /* -- inference ops: shapes go here -- */
+    /* decode attention (split-K): Tq = 1 over Tk = 1, 7, 300, 1000, 4097; head_dim 32, 64, 80, 128, 17;
+     * GQA 1, 2, 4 and MQA; B = 1, 2; small Tq chunks with the causal offset */
+#define DEC(B, Tq, Tk, H, Hkv, D, causal) {FB_OP_ATTENTION_DECODE, {B, Tq, Tk, H, Hkv, D, causal, 0, 0, 0}, {0}, 0}
+    DEC(1, 1, 1, 4, 4, 32, 1), DEC(1, 1, 1, 4, 1, 64, 1), DEC(2, 1, 7, 4, 2, 80, 1), DEC(1, 1, 7, 8, 2, 17, 1),
+    DEC(1, 1, 300, 4, 4, 64, 1), DEC(1, 1, 300, 8, 2, 128, 1), DEC(2, 1, 300, 4, 1, 32, 1), DEC(1, 1, 300, 2, 1, 17, 0),
+    DEC(1, 1, 1000, 12, 12, 64, 1), DEC(1, 1, 1000, 8, 2, 80, 1), DEC(1, 1, 1000, 4, 1, 128, 1),
+    DEC(2, 1, 1000, 8, 4, 64, 1), DEC(1, 1, 1000, 4, 1, 17, 1),
+    DEC(1, 1, 4097, 4, 1, 64, 1), DEC(2, 1, 4097, 4, 2, 128, 1), DEC(1, 1, 4097, 8, 8, 32, 1), DEC(1, 1, 4097, 2, 1, 80, 1),
+    DEC(1, 4, 300, 4, 2, 64, 1), DEC(2, 4, 1000, 8, 2, 80, 1), DEC(1, 4, 4, 4, 1, 32, 1), DEC(1, 4, 300, 4, 4, 17, 0),
+    DEC(1, 16, 1000, 4, 1, 64, 1), DEC(1, 3, 130, 6, 3, 33, 1),
+    /* strided: Q, K, V inside a fused QKV row; explicit scale */
+    {FB_OP_ATTENTION_DECODE, {2, 1, 500, 4, 2, 32, 1, 256, 256, 128}, {0}, 0},
+    {FB_OP_ATTENTION_DECODE, {1, 2, 700, 4, 2, 64, 1, 0, 0, 0}, {0.3f}, 0},
+#undef DEC
+    /* Q8_0 matmul: C = 32, 64, 288, 768, 2048; OC = 1, 7, 768; N = 1, 3 (bias and none) */
+    {FB_OP_MATMUL_Q8_0, {1, 32, 1}, {0}, 0}, {FB_OP_MATMUL_Q8_0, {3, 32, 7}, {0}, 4},
+    {FB_OP_MATMUL_Q8_0, {1, 64, 7}, {0}, 0}, {FB_OP_MATMUL_Q8_0, {3, 64, 768}, {0}, 4},
+    {FB_OP_MATMUL_Q8_0, {1, 288, 768}, {0}, 4}, {FB_OP_MATMUL_Q8_0, {3, 288, 7}, {0}, 0},
+    {FB_OP_MATMUL_Q8_0, {1, 768, 768}, {0}, 0}, {FB_OP_MATMUL_Q8_0, {3, 768, 1}, {0}, 4},
+    {FB_OP_MATMUL_Q8_0, {1, 2048, 768}, {0}, 4}, {FB_OP_MATMUL_Q8_0, {3, 2048, 7}, {0}, 0},
+    {FB_OP_MATMUL_Q8_0, {3, 96, 768}, {0}, 0},   /* odd number of blocks */
 };
 
 static float *alloc_guarded(size_t n) {

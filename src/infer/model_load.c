@@ -1,0 +1,283 @@
+#include "infer/model_load.h"
+#include "core/error.h"
+#include "io/gguf.h"
+#include "io/llama2c.h"
+#include "io/llmc.h"
+#include "model/model.h"
+#include "train/checkpoint.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *fb_model_format_name(fb_model_format f) {
+    switch (f) {
+    case FB_FMT_SAFETENSORS: return "safetensors";
+    case FB_FMT_GGUF: return "gguf";
+    case FB_FMT_LLMC: return "llm.c";
+    case FB_FMT_LLAMA2C: return "llama2.c";
+    }
+    return "?";
+}
+
+static float *tensor_ptr(fb_model *m, const char *name) {
+    int i = fb_model_find_tensor(m, name);
+    return i < 0 ? NULL : fb_model_tensor(m, i, NULL, NULL);
+}
+
+/* ---- llama2.c ------------------------------------------------------------ */
+static fb_status copy_l2c(const fb_llama2c *f, const fb_llama2c_tensor *t, float *dst) {
+    for (uint64_t r = 0; r < t->rows; r++) FB_TRY(fb_llama2c_row_f32(t, r, dst + r * t->cols, f->cfg.group_size));
+    return FB_OK;
+}
+
+static fb_status load_llama2c(const char *path, fb_model **out, int *q8) {
+    fb_llama2c f;
+    FB_TRY(fb_llama2c_open(&f, path));
+    const fb_llama2c_config *c = &f.cfg;
+    fb_model_config mc = {0};
+    mc.block = fb_block_config_llama(c->dim, c->n_heads, c->n_kv_heads, c->hidden_dim);
+    mc.n_layers = c->n_layers;
+    mc.vocab_size = c->vocab_size;
+    mc.max_seq = c->seq_len;
+    mc.tied = c->shared_classifier;
+    fb_model *m = NULL;
+    fb_status s = fb_model_init(&m, &mc);
+    if (s != FB_OK) { fb_llama2c_close(&f); return fb_fail(FB_ERR_FORMAT, "%s: unusable config: %s", path, fb_last_error()); }
+    const size_t dim = (size_t)c->dim, kv = (size_t)c->kv_dim;
+    s = copy_l2c(&f, &f.token_embedding, tensor_ptr(m, "token_embd.weight"));
+    if (s == FB_OK) s = copy_l2c(&f, &f.rms_final, tensor_ptr(m, "output_norm.weight"));
+    if (s == FB_OK && !mc.tied) s = copy_l2c(&f, &f.wcls, tensor_ptr(m, "output.weight"));
+    for (int l = 0; s == FB_OK && l < c->n_layers; l++) {
+        const fb_llama2c_layer *L = &f.layers[l];
+        float *p = fb_model_block_params(m, l);
+        const fb_block_layout *B = &m->blk;
+        float *qkv = p + B->offset[FB_P_ATTN_QKV_W];
+        s = copy_l2c(&f, &L->rms_att, p + B->offset[FB_P_ATTN_NORM_W]);
+        if (s == FB_OK) s = copy_l2c(&f, &L->wq, qkv);
+        if (s == FB_OK) s = copy_l2c(&f, &L->wk, qkv + dim * dim);
+        if (s == FB_OK) s = copy_l2c(&f, &L->wv, qkv + dim * dim + kv * dim);
+        if (s == FB_OK) s = copy_l2c(&f, &L->wo, p + B->offset[FB_P_ATTN_OUT_W]);
+        if (s == FB_OK) s = copy_l2c(&f, &L->rms_ffn, p + B->offset[FB_P_FFN_NORM_W]);
+        if (s == FB_OK) s = copy_l2c(&f, &L->w1, p + B->offset[FB_P_FFN_GATE_W]);
+        if (s == FB_OK) s = copy_l2c(&f, &L->w3, p + B->offset[FB_P_FFN_UP_W]);
+        if (s == FB_OK) s = copy_l2c(&f, &L->w2, p + B->offset[FB_P_FFN_DOWN_W]);
+    }
+    *q8 = c->version == 2;
+    fb_llama2c_close(&f);
+    if (s != FB_OK) { fb_model_free(m); return s; }
+    *out = m;
+    return FB_OK;
+}
+
+/* ---- llm.c --------------------------------------------------------------- */
+static fb_status load_llmc(const char *path, fb_model **out) {
+    fb_llmc f;
+    FB_TRY(fb_llmc_open(&f, path));
+    const fb_llmc_config *c = &f.cfg;
+    fb_model_config mc = {0};
+    mc.block = fb_block_config_gpt2(c->channels, c->num_heads);
+    mc.n_layers = c->num_layers;
+    mc.vocab_size = c->vocab_size;
+    mc.max_seq = c->max_seq_len;
+    mc.tied = 1;
+    fb_model *m = NULL;
+    fb_status s = fb_model_init(&m, &mc);
+    if (s != FB_OK) { fb_llmc_close(&f); return fb_fail(FB_ERR_FORMAT, "%s: unusable config: %s", path, fb_last_error()); }
+    const uint64_t C = (uint64_t)c->channels;
+    s = fb_llmc_read_f32(&f, FB_LLMC_WTE, 0, (uint64_t)c->vocab_size * C, tensor_ptr(m, "token_embd.weight"));
+    if (s == FB_OK) s = fb_llmc_read_f32(&f, FB_LLMC_WPE, 0, (uint64_t)c->max_seq_len * C, tensor_ptr(m, "position_embd.weight"));
+    if (s == FB_OK) s = fb_llmc_read_f32(&f, FB_LLMC_LNFW, 0, C, tensor_ptr(m, "output_norm.weight"));
+    if (s == FB_OK) s = fb_llmc_read_f32(&f, FB_LLMC_LNFB, 0, C, tensor_ptr(m, "output_norm.bias"));
+    static const struct { fb_llmc_param src; fb_block_param dst; } map[] = {
+        {FB_LLMC_LN1W, FB_P_ATTN_NORM_W}, {FB_LLMC_LN1B, FB_P_ATTN_NORM_B}, {FB_LLMC_QKVW, FB_P_ATTN_QKV_W},
+        {FB_LLMC_QKVB, FB_P_ATTN_QKV_B},  {FB_LLMC_ATTPROJW, FB_P_ATTN_OUT_W}, {FB_LLMC_ATTPROJB, FB_P_ATTN_OUT_B},
+        {FB_LLMC_LN2W, FB_P_FFN_NORM_W},  {FB_LLMC_LN2B, FB_P_FFN_NORM_B},  {FB_LLMC_FCW, FB_P_FFN_UP_W},
+        {FB_LLMC_FCB, FB_P_FFN_UP_B},     {FB_LLMC_FCPROJW, FB_P_FFN_DOWN_W}, {FB_LLMC_FCPROJB, FB_P_FFN_DOWN_B},
+    };
+    for (int l = 0; s == FB_OK && l < c->num_layers; l++) {
+        float *p = fb_model_block_params(m, l);
+        for (size_t k = 0; s == FB_OK && k < sizeof map / sizeof map[0]; k++) {
+            uint64_t n = m->blk.numel[map[k].dst];
+            s = fb_llmc_read_f32(&f, map[k].src, (uint64_t)l * n, n, p + m->blk.offset[map[k].dst]);
+        }
+    }
+    fb_llmc_close(&f);
+    if (s != FB_OK) { fb_model_free(m); return s; }
+    *out = m;
+    return FB_OK;
+}
+
+/* ---- GGUF (llama architecture) ------------------------------------------ */
+static fb_status gguf_u32(const fb_gguf *g, const char *path, const char *key, uint32_t *v) {
+    if (fb_gguf_get_u32(g, key, v) != FB_OK) {
+        uint64_t u;
+        if (fb_gguf_get_u64(g, key, &u) == FB_OK && u <= 0x7fffffff) { *v = (uint32_t)u; return FB_OK; }
+        return fb_fail(FB_ERR_FORMAT, "%s: metadata key %s is missing or not an integer", path, key);
+    }
+    return FB_OK;
+}
+
+static fb_status gguf_tensor_into(const fb_gguf *g, const char *path, const char *name, float *dst, uint64_t rows,
+                                  uint64_t cols, int *q8) {
+    const fb_gguf_tensor *t;
+    FB_TRY(fb_gguf_get_tensor(g, name, &t));
+    if (t->ne[0] != cols || t->numel != rows * cols)
+        return fb_fail(FB_ERR_SHAPE, "%s: tensor %s has shape [%llu, %llu], the config needs [%llu, %llu]", path, name,
+                       (unsigned long long)t->n_rows, (unsigned long long)t->ne[0], (unsigned long long)rows, (unsigned long long)cols);
+    if (t->type == FB_GGML_Q8_0) *q8 = 1;
+    return fb_gguf_tensor_to_f32(t, dst);
+}
+
+static fb_status gguf_tokenizer(const fb_gguf *g, const char *path, fb_tokenizer **tok) {
+    *tok = NULL;
+    const char *model;
+    uint64_t mlen;
+    if (fb_gguf_get_string(g, "tokenizer.ggml.model", &model, &mlen) != FB_OK) return FB_OK;   /* no vocabulary inside */
+    const fb_gguf_value *toks;
+    FB_TRY(fb_gguf_get_array(g, "tokenizer.ggml.tokens", FB_GGUF_STRING, &toks));
+    uint64_t n = toks->v.arr.count;
+    if (n == 0 || n > (1u << 24)) return fb_fail(FB_ERR_FORMAT, "%s: tokenizer.ggml.tokens has %llu entries", path, (unsigned long long)n);
+    char **strs = calloc(n, sizeof *strs);
+    if (!strs) return fb_fail(FB_ERR_OOM, "%s: out of memory", path);
+    fb_status s = FB_OK;
+    for (uint64_t i = 0; s == FB_OK && i < n; i++) {
+        const char *p;
+        uint64_t len;
+        s = fb_gguf_array_string(toks, i, &p, &len);
+        if (s == FB_OK && !(strs[i] = malloc(len + 1))) s = fb_fail(FB_ERR_OOM, "%s: out of memory", path);
+        if (s == FB_OK) { memcpy(strs[i], p, len); strs[i][len] = '\0'; }
+    }
+    if (s == FB_OK && mlen == 5 && !memcmp(model, "llama", 5)) {
+        const fb_gguf_value *sc;
+        float *scores = calloc(n, sizeof(float));
+        uint32_t bos = 1, eos = 2;
+        gguf_u32(g, path, "tokenizer.ggml.bos_token_id", &bos);
+        gguf_u32(g, path, "tokenizer.ggml.eos_token_id", &eos);
+        if (!scores) s = fb_fail(FB_ERR_OOM, "%s: out of memory", path);
+        if (s == FB_OK && fb_gguf_get_array(g, "tokenizer.ggml.scores", FB_GGUF_F32, &sc) == FB_OK)
+            for (uint64_t i = 0; s == FB_OK && i < n && i < sc->v.arr.count; i++) s = fb_gguf_array_f32(sc, i, &scores[i]);
+        if (s == FB_OK) s = fb_tokenizer_from_sentencepiece(tok, (const char *const *)strs, scores, (int)n, (int)bos, (int)eos);
+        free(scores);
+    } else if (s == FB_OK && mlen == 4 && !memcmp(model, "gpt2", 4)) {
+        const fb_gguf_value *mg;
+        s = fb_gguf_get_array(g, "tokenizer.ggml.merges", FB_GGUF_STRING, &mg);
+        char **merges = s == FB_OK ? calloc(mg->v.arr.count + 1, sizeof *merges) : NULL;
+        if (s == FB_OK && !merges) s = fb_fail(FB_ERR_OOM, "%s: out of memory", path);
+        for (uint64_t i = 0; s == FB_OK && i < mg->v.arr.count; i++) {
+            const char *p;
+            uint64_t len;
+            s = fb_gguf_array_string(mg, i, &p, &len);
+            if (s == FB_OK && !(merges[i] = malloc(len + 1))) s = fb_fail(FB_ERR_OOM, "%s: out of memory", path);
+            if (s == FB_OK) { memcpy(merges[i], p, len); merges[i][len] = '\0'; }
+        }
+        if (s == FB_OK) s = fb_tokenizer_from_gpt2(tok, (const char *const *)strs, (int)n, (const char *const *)merges, (int)mg->v.arr.count);
+        for (uint64_t i = 0; merges && i < mg->v.arr.count; i++) free(merges[i]);
+        free(merges);
+    } else if (s == FB_OK) {
+        s = fb_fail(FB_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model '%.*s' is not supported (llama, gpt2)", path, (int)mlen, model);
+    }
+    for (uint64_t i = 0; i < n; i++) free(strs[i]);
+    free(strs);
+    return s;
+}
+
+static fb_status load_gguf(const char *path, fb_model **out, fb_tokenizer **tok, int *q8) {
+    fb_gguf g;
+    FB_TRY(fb_gguf_open(&g, path));
+    fb_model *m = NULL;
+    const char *arch;
+    uint64_t alen;
+    fb_status s = fb_gguf_get_string(&g, "general.architecture", &arch, &alen);
+    if (s == FB_OK && !(alen == 5 && !memcmp(arch, "llama", 5)))
+        s = fb_fail(FB_ERR_UNSUPPORTED, "%s: architecture '%.*s' is not supported (llama only)", path, (int)alen, arch);
+    uint32_t dim = 0, layers = 0, heads = 0, kvh = 0, ff = 0, ctx = 0;
+    float eps = 1e-5f, theta = 10000.0f;
+    if (s == FB_OK) s = gguf_u32(&g, path, "llama.embedding_length", &dim);
+    if (s == FB_OK) s = gguf_u32(&g, path, "llama.block_count", &layers);
+    if (s == FB_OK) s = gguf_u32(&g, path, "llama.attention.head_count", &heads);
+    if (s == FB_OK && gguf_u32(&g, path, "llama.attention.head_count_kv", &kvh) != FB_OK) kvh = heads;
+    if (s == FB_OK) s = gguf_u32(&g, path, "llama.feed_forward_length", &ff);
+    if (s == FB_OK) s = gguf_u32(&g, path, "llama.context_length", &ctx);
+    if (s == FB_OK) {
+        fb_gguf_get_f32(&g, "llama.attention.layer_norm_rms_epsilon", &eps);
+        fb_gguf_get_f32(&g, "llama.rope.freq_base", &theta);
+    }
+    const fb_gguf_tensor *emb = s == FB_OK ? fb_gguf_find_tensor(&g, "token_embd.weight") : NULL;
+    if (s == FB_OK && !emb) s = fb_fail(FB_ERR_FORMAT, "%s: tensor token_embd.weight is missing", path);
+    if (s == FB_OK) {
+        fb_model_config mc = {0};
+        mc.block = fb_block_config_llama((int)dim, (int)heads, (int)kvh, (int)ff);
+        mc.block.norm_eps = eps;
+        mc.block.rope_theta = theta;
+        mc.n_layers = (int)layers;
+        mc.vocab_size = (int)emb->n_rows;
+        mc.max_seq = (int)ctx;
+        mc.tied = fb_gguf_find_tensor(&g, "output.weight") == NULL;
+        s = fb_model_init(&m, &mc);
+        if (s != FB_OK) s = fb_fail(FB_ERR_FORMAT, "%s: unusable config: %s", path, fb_last_error());
+    }
+    if (s == FB_OK) {
+        const uint64_t C = dim, D = dim / heads, KV = (uint64_t)kvh * D, V = (uint64_t)m->cfg.vocab_size;
+        s = gguf_tensor_into(&g, path, "token_embd.weight", tensor_ptr(m, "token_embd.weight"), V, C, q8);
+        if (s == FB_OK) s = gguf_tensor_into(&g, path, "output_norm.weight", tensor_ptr(m, "output_norm.weight"), 1, C, q8);
+        if (s == FB_OK && !m->cfg.tied) s = gguf_tensor_into(&g, path, "output.weight", tensor_ptr(m, "output.weight"), V, C, q8);
+        for (uint32_t l = 0; s == FB_OK && l < layers; l++) {
+            float *p = fb_model_block_params(m, (int)l);
+            const fb_block_layout *B = &m->blk;
+            float *qkv = p + B->offset[FB_P_ATTN_QKV_W];
+            char name[96];
+#define T(suffix, dst, rows, cols) \
+    if (s == FB_OK) { snprintf(name, sizeof name, "blk.%u." suffix, l); s = gguf_tensor_into(&g, path, name, dst, rows, cols, q8); }
+            T("attn_norm.weight", p + B->offset[FB_P_ATTN_NORM_W], 1, C)
+            T("attn_q.weight", qkv, C, C)
+            T("attn_k.weight", qkv + C * C, KV, C)
+            T("attn_v.weight", qkv + C * C + KV * C, KV, C)
+            T("attn_output.weight", p + B->offset[FB_P_ATTN_OUT_W], C, C)
+            T("ffn_norm.weight", p + B->offset[FB_P_FFN_NORM_W], 1, C)
+            T("ffn_gate.weight", p + B->offset[FB_P_FFN_GATE_W], ff, C)
+            T("ffn_up.weight", p + B->offset[FB_P_FFN_UP_W], ff, C)
+            T("ffn_down.weight", p + B->offset[FB_P_FFN_DOWN_W], C, ff)
+#undef T
+        }
+    }
+    if (s == FB_OK) s = gguf_tokenizer(&g, path, tok);
+    fb_gguf_close(&g);
+    if (s != FB_OK) { fb_model_free(m); return s; }
+    *out = m;
+    return FB_OK;
+}
+
+fb_status fb_model_load_any(const char *path, fb_model **m, fb_tokenizer **tok, fb_model_format *fmt, int *q8) {
+    if (!path || !m || !tok) return fb_fail(FB_ERR_INVALID_ARG, "model load: NULL argument");
+    *m = NULL;
+    *tok = NULL;
+    int q8_local = 0;
+    if (!q8) q8 = &q8_local;
+    *q8 = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return fb_fail(FB_ERR_IO, "%s: cannot open", path);
+    unsigned char h[9] = {0};
+    size_t got = fread(h, 1, 9, f);
+    fclose(f);
+    if (got < 4) return fb_fail(FB_ERR_FORMAT, "%s: file too short (%zu bytes) to be a model", path, got);
+    uint32_t magic;
+    memcpy(&magic, h, 4);
+    fb_model_format kind;
+    if (!memcmp(h, "GGUF", 4)) kind = FB_FMT_GGUF;
+    else if (got == 9 && h[8] == '{') kind = FB_FMT_SAFETENSORS;
+    else if (magic == 20240326u) kind = FB_FMT_LLMC;
+    else kind = FB_FMT_LLAMA2C;
+    if (fmt) *fmt = kind;
+    switch (kind) {
+    case FB_FMT_GGUF: return load_gguf(path, m, tok, q8);
+    case FB_FMT_LLMC: return load_llmc(path, m);
+    case FB_FMT_LLAMA2C: return load_llama2c(path, m, q8);
+    case FB_FMT_SAFETENSORS: {
+        fb_train_state st;
+        FB_TRY(fb_checkpoint_load(path, m, NULL, &st));
+        if (fb_tokenizer_load(tok, st.tokenizer) != FB_OK) *tok = NULL;   /* the caller may give -z */
+        return FB_OK;
+    }
+    }
+    return FB_OK;
+}

@@ -1,0 +1,26 @@
+/*
+ * Load a model from any supported file into an fp32 fb_model, detecting the
+ * format from its first bytes:
+ *   "GGUF"                  GGUF v2/v3, llama architecture (F32/F16/BF16/Q8_0)
+ *   u64 len + '{'           safetensors checkpoint written by flashblock train
+ *   int32 20240326          llm.c GPT-2 checkpoint (v3 fp32, v5 bf16)
+ *   "ak42"                  llama2.c export v1 (fp32) / v2 (int8)
+ *   anything else           llama2.c legacy v0 (run.c)
+ * Also yields the model's tokenizer when the file names or embeds one
+ * (checkpoint metadata, GGUF vocabulary); llama2.c and llm.c files need one
+ * given with -z.
+ */
+#ifndef FB_INFER_MODEL_LOAD_H
+#define FB_INFER_MODEL_LOAD_H
+#include "flashblock.h"
+#include "flashblock_tokenizer.h"
+
+typedef enum fb_model_format {
+    FB_FMT_SAFETENSORS, FB_FMT_GGUF, FB_FMT_LLMC, FB_FMT_LLAMA2C
+} fb_model_format;
+
+/* *tok is set when the file carries its tokenizer, else NULL. q8_source is
+ * set when the weights were stored as Q8_0 (GGUF) or int8 (llama2.c v2). */
+fb_status fb_model_load_any(const char *path, fb_model **m, fb_tokenizer **tok, fb_model_format *fmt, int *q8_source);
+const char *fb_model_format_name(fb_model_format f);
+#endif

@@ -1,0 +1,329 @@
+/*
+ * The whole model: embedding → n_layers blocks → final norm → LM head.
+ *
+ * Memory: parameters, gradients and (separately) AdamW moments each use one
+ * allocation laid out by the same size table (tensors[]). Training
+ * activations are carved from one allocation by fb_model_alloc_training:
+ *   resid[l]   [N, C] the residual stream entering layer l (l = 0..L)
+ *   acts[l]    block activations (one shared set with --recompute)
+ *   lnf        [N, C] final norm output (+ its statistics)
+ *   losses     [N]
+ *   dres, dlnf [N, C] and one block-gradient scratch reused by all layers
+ */
+#include "model/model.h"
+#include "core/error.h"
+#include "core/runtime.h"
+#include "ops/ops.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+fb_status fb_model_config_validate(const fb_model_config *c) {
+    if (!c) return fb_fail(FB_ERR_INVALID_ARG, "model config: NULL pointer");
+    FB_TRY(fb_block_config_validate(&c->block));
+    if (c->n_layers <= 0 || c->n_layers > 4096) return fb_fail(FB_ERR_CONFIG, "n_layers: must be in [1, 4096] (got %d)", c->n_layers);
+    if (c->vocab_size <= 0 || c->vocab_size > (1 << 24))
+        return fb_fail(FB_ERR_CONFIG, "vocab_size: must be in [1, 16777216] (got %d)", c->vocab_size);
+    if (c->max_seq <= 0 || c->max_seq > (1 << 22)) return fb_fail(FB_ERR_CONFIG, "max_seq: must be in [1, 4194304] (got %d)", c->max_seq);
+    if (c->tied != 0 && c->tied != 1) return fb_fail(FB_ERR_CONFIG, "tied: must be 0 or 1 (got %d)", c->tied);
+    return FB_OK;
+}
+
+static void add_tensor(fb_model *m, const char *name, size_t offset, int ndim, int64_t d0, int64_t d1, int decay) {
+    fb_model_tensor_info *t = &m->tensors[m->n_tensors++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->offset = offset;
+    t->ndim = ndim;
+    t->shape[0] = d0;
+    t->shape[1] = ndim > 1 ? d1 : 1;
+    t->numel = (size_t)d0 * (size_t)(ndim > 1 ? d1 : 1);
+    t->decay = decay;
+}
+
+fb_status fb_model_init(fb_model **out, const fb_model_config *cfg) {
+    if (!out) return fb_fail(FB_ERR_INVALID_ARG, "fb_model_init: NULL output pointer");
+    *out = NULL;
+    FB_TRY(fb_model_config_validate(cfg));
+    fb_model *m = calloc(1, sizeof *m);
+    if (!m) return fb_fail(FB_ERR_OOM, "fb_model_init: out of memory");
+    m->cfg = *cfg;
+    m->cfg.block.head_dim = cfg->block.d_model / cfg->block.n_heads;
+    const fb_block_config *bc = &m->cfg.block;
+    fb_block_layout_compute(bc, &m->blk);
+    const size_t C = (size_t)bc->d_model, V = (size_t)cfg->vocab_size;
+    const int learned = bc->positions == FB_POS_LEARNED, ln_bias = bc->norm == FB_NORM_LAYERNORM && bc->bias;
+    m->tensors = calloc((size_t)cfg->n_layers * FB_P_COUNT + 8, sizeof *m->tensors);
+    if (!m->tensors) { free(m); return fb_fail(FB_ERR_OOM, "fb_model_init: out of memory"); }
+    size_t off = 0;
+    m->off_wte = off;
+    add_tensor(m, "token_embd.weight", off, 2, (int64_t)V, (int64_t)C, 0);
+    off = align16(off + V * C);
+    if (learned) {
+        m->off_wpe = off;
+        add_tensor(m, "position_embd.weight", off, 2, cfg->max_seq, (int64_t)C, 0);
+        off = align16(off + (size_t)cfg->max_seq * C);
+    }
+    m->off_blocks = off;
+    for (int l = 0; l < cfg->n_layers; l++) {
+        size_t base = off + (size_t)l * m->blk.total;
+        for (int p = 0; p < FB_P_COUNT; p++) {
+            size_t n = m->blk.numel[p];
+            if (!n) continue;
+            char name[80];
+            snprintf(name, sizeof name, "blk.%d.%s", l, fb_block_param_name((fb_block_param)p));
+            int is_w = strstr(name, "norm") == NULL && strstr(name, ".weight") != NULL;
+            int64_t rows = (int64_t)(n / C), cols = (int64_t)C;
+            if (p == FB_P_FFN_DOWN_W) { rows = (int64_t)C; cols = bc->d_ff; }
+            if (is_w) add_tensor(m, name, base + m->blk.offset[p], 2, rows, cols, 1);
+            else add_tensor(m, name, base + m->blk.offset[p], 1, (int64_t)n, 1, 0);
+        }
+    }
+    off += (size_t)cfg->n_layers * m->blk.total;
+    m->off_normf_w = off;
+    add_tensor(m, "output_norm.weight", off, 1, (int64_t)C, 1, 0);
+    off = align16(off + C);
+    if (ln_bias) {
+        m->off_normf_b = off;
+        add_tensor(m, "output_norm.bias", off, 1, (int64_t)C, 1, 0);
+        off = align16(off + C);
+    }
+    m->off_lm = m->off_wte;
+    if (!cfg->tied) {
+        m->off_lm = off;
+        add_tensor(m, "output.weight", off, 2, (int64_t)V, (int64_t)C, 1);
+        off = align16(off + V * C);
+    }
+    m->n_floats = off;
+    size_t bytes;
+    if (!fb_mul_size(off, sizeof(float), &bytes) || !(m->params = fb_aligned_alloc(bytes)) ||
+        !(m->grads = fb_aligned_alloc(bytes))) {
+        fb_model_free(m);
+        return fb_fail(FB_ERR_OOM, "fb_model_init: cannot allocate %zu parameters", off);
+    }
+    memset(m->params, 0, bytes);
+    memset(m->grads, 0, bytes);
+    *out = m;
+    return FB_OK;
+}
+
+void fb_model_free(fb_model *m) {
+    if (!m) return;
+    free(m->params);
+    free(m->grads);
+    free(m->acts);
+    free(m->tensors);
+    free(m->blk_acts);
+    free(m);
+}
+
+const fb_model_config *fb_model_get_config(const fb_model *m) { return m ? &m->cfg : NULL; }
+int fb_model_num_tensors(const fb_model *m) { return m ? m->n_tensors : 0; }
+const char *fb_model_tensor_name(const fb_model *m, int i) { return m && i >= 0 && i < m->n_tensors ? m->tensors[i].name : NULL; }
+float *fb_model_params(fb_model *m) { return m ? m->params : NULL; }
+float *fb_model_grads(fb_model *m) { return m ? m->grads : NULL; }
+
+size_t fb_model_num_params(const fb_model *m) {
+    size_t n = 0;
+    for (int i = 0; m && i < m->n_tensors; i++) n += m->tensors[i].numel;
+    return n;
+}
+
+float *fb_model_tensor(fb_model *m, int i, int *ndim, int64_t shape[2]) {
+    if (!m || i < 0 || i >= m->n_tensors) return NULL;
+    if (ndim) *ndim = m->tensors[i].ndim;
+    if (shape) { shape[0] = m->tensors[i].shape[0]; shape[1] = m->tensors[i].shape[1]; }
+    return m->params + m->tensors[i].offset;
+}
+
+float *fb_model_tensor_grad(fb_model *m, int i) {
+    return m && i >= 0 && i < m->n_tensors ? m->grads + m->tensors[i].offset : NULL;
+}
+
+int fb_model_find_tensor(const fb_model *m, const char *name) {
+    for (int i = 0; m && name && i < m->n_tensors; i++)
+        if (strcmp(m->tensors[i].name, name) == 0) return i;
+    return -1;
+}
+
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* GPT-2 style: N(0, 0.02) for matrices and embeddings, residual output
+ * projections scaled by 1/sqrt(2·n_layers), norm weights 1, biases 0. */
+void fb_model_init_random(fb_model *m, uint64_t seed) {
+    if (!m) return;
+    memset(m->params, 0, m->n_floats * sizeof(float));
+    const double resid_scale = 1.0 / sqrt(2.0 * m->cfg.n_layers);
+    for (int i = 0; i < m->n_tensors; i++) {
+        fb_model_tensor_info *t = &m->tensors[i];
+        float *p = m->params + t->offset;
+        uint64_t s = seed * 1000003ull + (uint64_t)i;
+        if (strstr(t->name, "norm.weight")) { for (size_t k = 0; k < t->numel; k++) p[k] = 1.0f; continue; }
+        if (t->ndim < 2) continue;   /* biases */
+        double std = 0.02;
+        if (strstr(t->name, "attn_output.weight") || strstr(t->name, "ffn_down.weight")) std *= resid_scale;
+        for (size_t k = 0; k < t->numel; k += 2) {
+            double u1 = ((double)(splitmix64(&s) >> 11) + 0.5) / 9007199254740992.0;
+            double u2 = (double)(splitmix64(&s) >> 11) / 9007199254740992.0;
+            double r = std * sqrt(-2.0 * log(u1));
+            p[k] = (float)(r * cos(6.283185307179586 * u2));
+            if (k + 1 < t->numel) p[k + 1] = (float)(r * sin(6.283185307179586 * u2));
+        }
+    }
+}
+
+void fb_model_zero_grad(fb_model *m) {
+    if (m) memset(m->grads, 0, m->n_floats * sizeof(float));
+}
+
+fb_status fb_model_alloc_training(fb_model *m, int B, int T, int recompute) {
+    if (!m) return fb_fail(FB_ERR_INVALID_ARG, "fb_model_alloc_training: NULL model");
+    if (B <= 0 || T <= 0) return fb_fail(FB_ERR_SHAPE, "batch and context must be > 0 (got B=%d T=%d)", B, T);
+    if (T > m->cfg.max_seq) return fb_fail(FB_ERR_SHAPE, "context %d exceeds the model's max_seq %d", T, m->cfg.max_seq);
+    const fb_block_config *bc = &m->cfg.block;
+    const size_t N = (size_t)B * (size_t)T, C = (size_t)bc->d_model, L = (size_t)m->cfg.n_layers;
+    const size_t n_sets = recompute ? 1 : L;
+    const size_t per_block = align16(fb_block_acts_floats(bc, B, T));
+    const size_t total = align16((L + 1) * N * C) + n_sets * per_block + align16(N * C) + align16(2 * N) + align16(N) +
+                         2 * align16(N * C) + align16(fb_block_grad_scratch_floats(bc, B, T)) + align16(N * C) +
+                         2 * align16(N);
+    free(m->acts);
+    free(m->blk_acts);
+    m->acts = NULL;
+    m->blk_acts = calloc(n_sets, sizeof *m->blk_acts);
+    size_t bytes;
+    if (!m->blk_acts || !fb_mul_size(total, sizeof(float), &bytes) || !(m->acts = fb_aligned_alloc(bytes)))
+        return fb_fail(FB_ERR_OOM, "cannot allocate %.1f MiB of activations for B=%d T=%d",
+                       (double)total * 4.0 / 1048576.0, B, T);
+    memset(m->acts, 0, bytes);
+    float *p = m->acts;
+    m->resid = p; p += align16((L + 1) * N * C);
+    for (size_t s = 0; s < n_sets; s++) { fb_block_acts_carve(bc, B, T, p, &m->blk_acts[s]); p += per_block; }
+    m->lnf = p; p += align16(N * C);
+    m->lnf_stat[0] = p; m->lnf_stat[1] = p + N; p += align16(2 * N);
+    m->losses = p; p += align16(N);
+    m->dres = p; p += align16(N * C);
+    m->dlnf = p; p += align16(N * C);
+    fb_block_grad_scratch_carve(bc, B, T, p, &m->gscratch); p += align16(fb_block_grad_scratch_floats(bc, B, T));
+    m->recompute_out = p; p += align16(N * C);
+    m->ids = (int32_t *)p; p += align16(N);
+    m->targets = (int32_t *)p;
+    m->act_floats = total;
+    m->B = B;
+    m->T = T;
+    m->recompute = recompute;
+    return FB_OK;
+}
+
+size_t fb_model_activation_bytes(const fb_model *m) { return m ? m->act_floats * sizeof(float) : 0; }
+
+static fb_status check_batch(fb_model *m, const int32_t *ids, const int32_t *targets, int B, int T) {
+    if (!m || !ids) return fb_fail(FB_ERR_INVALID_ARG, "model forward: NULL argument");
+    if (!m->acts) return fb_fail(FB_ERR_INVALID_ARG, "model forward: call fb_model_alloc_training first");
+    if (B <= 0 || T <= 0 || B > m->B || T > m->T)
+        return fb_fail(FB_ERR_SHAPE, "model forward: B=%d T=%d exceeds the allocated B=%d T=%d", B, T, m->B, m->T);
+    const int V = m->cfg.vocab_size;
+    for (size_t i = 0; i < (size_t)B * (size_t)T; i++) {
+        if (ids[i] < 0 || ids[i] >= V) return fb_fail(FB_ERR_INVALID_ARG, "token id %d at %zu is outside the vocabulary [0, %d)", ids[i], i, V);
+        if (targets && targets[i] >= V) return fb_fail(FB_ERR_INVALID_ARG, "target id %d at %zu is outside the vocabulary [0, %d)", targets[i], i, V);
+    }
+    return FB_OK;
+}
+
+static float *block_params(fb_model *m, int l) { return m->params + m->off_blocks + (size_t)l * m->blk.total; }
+static float *block_grads(fb_model *m, int l) { return m->grads + m->off_blocks + (size_t)l * m->blk.total; }
+
+/* Embedding → blocks → final norm; the LM head is left to the caller. */
+static void forward_trunk(fb_model *m, int B, int T) {
+    const fb_block_config *bc = &m->cfg.block;
+    const size_t N = (size_t)B * (size_t)T, C = (size_t)bc->d_model;
+    const int learned = bc->positions == FB_POS_LEARNED;
+    fb_op_args e = {.in = {(const float *)m->ids, m->params + m->off_wte, learned ? m->params + m->off_wpe : NULL},
+                    .out = {m->resid}, .d = {B, T, (int64_t)C, m->cfg.vocab_size}};
+    fb_op_run(FB_OP_EMBEDDING_FWD, &e);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        fb_block_acts *a = &m->blk_acts[m->recompute ? 0 : l];
+        fb_block_forward_with(bc, block_params(m, l), &m->blk, a, m->resid + (size_t)(l + 1) * N * C,
+                              m->resid + (size_t)l * N * C, B, T, 0);
+    }
+    const float *xf = m->resid + (size_t)m->cfg.n_layers * N * C;
+    const float *nw = m->params + m->off_normf_w, *nb = m->off_normf_b ? m->params + m->off_normf_b : NULL;
+    fb_op_args n;
+    if (bc->norm == FB_NORM_LAYERNORM)
+        n = (fb_op_args){.in = {xf, nw, nb}, .out = {m->lnf, m->lnf_stat[0], m->lnf_stat[1]}, .d = {(int64_t)N, (int64_t)C}, .f = {bc->norm_eps}};
+    else
+        n = (fb_op_args){.in = {xf, nw}, .out = {m->lnf, m->lnf_stat[1]}, .d = {(int64_t)N, (int64_t)C}, .f = {bc->norm_eps}};
+    fb_op_run(bc->norm == FB_NORM_LAYERNORM ? FB_OP_LAYERNORM_FWD : FB_OP_RMSNORM_FWD, &n);
+}
+
+static fb_status run(fb_model *m, const int32_t *ids, const int32_t *targets, int B, int T, int backward,
+                     float grad_scale, float *loss) {
+    FB_TRY(check_batch(m, ids, targets, B, T));
+    if (!targets) return fb_fail(FB_ERR_INVALID_ARG, "model forward: targets are required for the loss");
+    if (!isfinite(grad_scale)) return fb_fail(FB_ERR_INVALID_ARG, "model backward: grad_scale is not finite");
+    const fb_block_config *bc = &m->cfg.block;
+    const size_t N = (size_t)B * (size_t)T, C = (size_t)bc->d_model;
+    memcpy(m->ids, ids, N * sizeof(int32_t));
+    memcpy(m->targets, targets, N * sizeof(int32_t));
+    size_t count = 0;
+    for (size_t i = 0; i < N; i++) count += targets[i] >= 0;
+    if (count == 0) return fb_fail(FB_ERR_INVALID_ARG, "model forward: no target to predict");
+
+    forward_trunk(m, B, T);
+    if (backward) memset(m->dlnf, 0, N * C * sizeof(float));
+    fb_op_args ce = {.in = {m->lnf, m->params + m->off_lm, (const float *)m->targets},
+                     .out = {m->losses, m->dlnf, m->grads + m->off_lm},
+                     .d = {(int64_t)N, (int64_t)C, m->cfg.vocab_size, backward ? 0 : 1},
+                     .f = {grad_scale / (float)count}};
+    fb_op_run(FB_OP_CROSSENTROPY_FUSED, &ce);
+    double sum = 0;
+    for (size_t i = 0; i < N; i++) sum += m->losses[i];
+    *loss = (float)(sum / (double)count);
+    if (!isfinite(*loss)) return fb_fail(FB_ERR_NUMERIC, "loss is not finite (%g)", (double)*loss);
+    if (!backward) return FB_OK;
+
+    /* final norm backward into the residual-stream gradient */
+    memset(m->dres, 0, N * C * sizeof(float));
+    const float *xf = m->resid + (size_t)m->cfg.n_layers * N * C;
+    if (bc->norm == FB_NORM_LAYERNORM) {
+        fb_op_args a = {.in = {m->dlnf, xf, m->params + m->off_normf_w, m->lnf_stat[0], m->lnf_stat[1]},
+                        .out = {m->dres, m->grads + m->off_normf_w, m->off_normf_b ? m->grads + m->off_normf_b : NULL},
+                        .d = {(int64_t)N, (int64_t)C}};
+        fb_op_run(FB_OP_LAYERNORM_BWD, &a);
+    } else {
+        fb_op_args a = {.in = {m->dlnf, xf, m->params + m->off_normf_w, m->lnf_stat[1]},
+                        .out = {m->dres, m->grads + m->off_normf_w}, .d = {(int64_t)N, (int64_t)C}};
+        fb_op_run(FB_OP_RMSNORM_BWD, &a);
+    }
+    for (int l = m->cfg.n_layers - 1; l >= 0; l--) {
+        fb_block_acts *a = &m->blk_acts[m->recompute ? 0 : l];
+        const float *x = m->resid + (size_t)l * N * C;
+        if (m->recompute)   /* activation checkpointing: rebuild this block's activations */
+            fb_block_forward_with(bc, block_params(m, l), &m->blk, a, m->recompute_out, x, B, T, 0);
+        fb_block_backward_with(bc, block_params(m, l), block_grads(m, l), &m->blk, a, &m->gscratch, x, m->dres, B, T, 0);
+    }
+    const int learned = bc->positions == FB_POS_LEARNED;
+    fb_op_args e = {.in = {m->dres, (const float *)m->ids},
+                    .out = {m->grads + m->off_wte, learned ? m->grads + m->off_wpe : NULL},
+                    .d = {B, T, (int64_t)C, m->cfg.vocab_size}};
+    fb_op_run(FB_OP_EMBEDDING_BWD, &e);
+    return FB_OK;
+}
+
+fb_status fb_model_forward(fb_model *m, const int32_t *ids, const int32_t *targets, int B, int T, float *loss) {
+    if (!loss) return fb_fail(FB_ERR_INVALID_ARG, "model forward: NULL loss pointer");
+    return run(m, ids, targets, B, T, 0, 1.0f, loss);
+}
+
+fb_status fb_model_forward_backward(fb_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
+                                    float grad_scale, float *loss) {
+    if (!loss) return fb_fail(FB_ERR_INVALID_ARG, "model forward: NULL loss pointer");
+    return run(m, ids, targets, B, T, 1, grad_scale, loss);
+}

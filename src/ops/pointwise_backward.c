@@ -1,0 +1,64 @@
+/* Reference backward of RoPE, GELU (tanh and exact), SwiGLU and the residual
+ * add (double arithmetic, one thread). */
+#include "ops/ops.h"
+#include <math.h>
+
+/* The forward rotates each pair by +angle; its transpose rotates by -angle. */
+void rope_backward_ref(const fb_op_args *a) {
+    const float *dy = a->in[0];
+    float *dx = a->out[0];
+    int64_t B = a->d[0], T = a->d[1], H = a->d[2], D = a->d[3], stride = a->d[4], pos0 = a->d[5];
+    double theta = a->f[0];
+    for (int64_t bt = 0; bt < B * T; bt++) {
+        int64_t pos = pos0 + bt % T;
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t i = 0; i < D; i += 2) {
+                double freq = pow(theta, -(double)i / (double)D);
+                double ang = (double)pos * freq, c = cos(ang), s = sin(ang);
+                const float *gp = dy + bt * stride + h * D + i;
+                float *xp = dx + bt * stride + h * D + i;
+                double g0 = gp[0], g1 = gp[1];
+                xp[0] = (float)(g0 * c + g1 * s);
+                xp[1] = (float)(-g0 * s + g1 * c);
+            }
+    }
+}
+
+void gelu_tanh_backward_ref(const fb_op_args *a) {
+    const double k = sqrt(2.0 / M_PI);
+    for (int64_t i = 0; i < a->d[0]; i++) {
+        double x = a->in[1][i];
+        double t = tanh(k * (x + 0.044715 * x * x * x));
+        double dydx = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * x * x);
+        a->out[0][i] = (float)((double)a->in[0][i] * dydx);
+    }
+}
+
+void gelu_backward_ref(const fb_op_args *a) {
+    for (int64_t i = 0; i < a->d[0]; i++) {
+        double x = a->in[1][i];
+        double cdf = 0.5 * (1.0 + erf(x / sqrt(2.0))), pdf = exp(-0.5 * x * x) / sqrt(2.0 * M_PI);
+        a->out[0][i] = (float)((double)a->in[0][i] * (cdf + x * pdf));
+    }
+}
+
+/* y = silu(g)·u: dg = dy·u·σ(g)·(1 + g·(1 - σ(g))), du = dy·silu(g). */
+void swiglu_backward_ref(const fb_op_args *a) {
+    int64_t N = a->d[0], F = a->d[1];
+    const float *dy = a->in[0], *h = a->in[1];
+    float *dh = a->out[0];
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t i = 0; i < F; i++) {
+            double g = h[n * 2 * F + i], u = h[n * 2 * F + F + i], d = dy[n * F + i];
+            double sg = 1.0 / (1.0 + exp(-g));
+            dh[n * 2 * F + i] = (float)(d * u * sg * (1.0 + g * (1.0 - sg)));
+            dh[n * 2 * F + F + i] = (float)(d * g * sg);
+        }
+}
+
+void residual_backward_ref(const fb_op_args *a) {
+    for (int64_t i = 0; i < a->d[0]; i++) {
+        a->out[0][i] = (float)((double)a->out[0][i] + a->in[0][i]);
+        a->out[1][i] = (float)((double)a->out[1][i] + a->in[0][i]);
+    }
+}

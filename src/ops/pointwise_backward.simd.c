@@ -1,0 +1,107 @@
+/* Fast backward of RoPE, GELU, SwiGLU and the residual add: vectorised,
+ * parallel over elements or tokens (every output element is written by one
+ * thread, so results do not depend on the thread count). */
+#include "core/simd.h"
+#include "ops/ops.h"
+#include <math.h>
+#include <stdlib.h>
+
+#define PAR_IF(n) if ((n) > 65536)
+
+/* Inverse rotation of each interleaved pair; angles in double as in the
+ * forward, cos/sin shared by the heads of a token. In place allowed. */
+void FB_SIMD(rope_backward)(const fb_op_args *a) {
+    const float *dy = a->in[0];
+    float *dx = a->out[0];
+    const int64_t B = a->d[0], T = a->d[1], H = a->d[2], D = a->d[3], stride = a->d[4], pos0 = a->d[5];
+    const double theta = a->f[0];
+    const int64_t half = D / 2;
+    #pragma omp parallel PAR_IF(B * T * H * D)
+    {
+        float *cs = malloc(sizeof(float) * 2 * (size_t)(half > 0 ? half : 1));
+        #pragma omp for schedule(static)
+        for (int64_t bt = 0; bt < B * T; bt++) {
+            const double pos = (double)(pos0 + bt % T);
+            for (int64_t i = 0; i < half; i++) {
+                double ang = pos * pow(theta, -(double)(2 * i) / (double)D);
+                cs[2 * i] = (float)cos(ang);
+                cs[2 * i + 1] = (float)sin(ang);
+            }
+            for (int64_t h = 0; h < H; h++) {
+                const float *gp = dy + bt * stride + h * D;
+                float *xp = dx + bt * stride + h * D;
+                for (int64_t i = 0; i < half; i++) {
+                    float g0 = gp[2 * i], g1 = gp[2 * i + 1], c = cs[2 * i], s = cs[2 * i + 1];
+                    xp[2 * i] = g0 * c + g1 * s;
+                    xp[2 * i + 1] = g1 * c - g0 * s;
+                }
+            }
+        }
+        free(cs);
+    }
+}
+
+void FB_SIMD(gelu_tanh_backward)(const fb_op_args *a) {
+    const float *dy = a->in[0], *x = a->in[1];
+    float *dx = a->out[0];
+    const int64_t N = a->d[0];
+    const fvec k0 = fv_set1(0.7978845608028654f), k1 = fv_set1(0.044715f), k3 = fv_set1(3.0f * 0.044715f);
+    const fvec half = fv_set1(0.5f), one = fv_set1(1.0f);
+    #pragma omp parallel for schedule(static) PAR_IF(N)
+    for (int64_t i = 0; i < N; i += FV_N) {
+        int k = N - i < FV_N ? (int)(N - i) : FV_N;
+        fvec v = fv_loadn(x + i, k), v2 = fv_mul(v, v);
+        fvec t = fv_tanh(fv_mul(k0, fv_fma(fv_mul(k1, v), v2, v)));
+        fvec sech2 = fv_sub(one, fv_mul(t, t));
+        fvec dinner = fv_mul(k0, fv_fma(k3, v2, one));
+        fvec grad = fv_fma(fv_mul(half, v), fv_mul(sech2, dinner), fv_mul(half, fv_add(one, t)));
+        fv_storen(dx + i, fv_mul(fv_loadn(dy + i, k), grad), k);
+    }
+}
+
+void FB_SIMD(gelu_backward)(const fb_op_args *a) {
+    const float *dy = a->in[0], *x = a->in[1];
+    float *dx = a->out[0];
+    const int64_t N = a->d[0];
+    #pragma omp parallel for schedule(static) PAR_IF(N)
+    for (int64_t i = 0; i < N; i++) {
+        float v = x[i];
+        float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
+        float pdf = expf(-0.5f * v * v) * 0.39894228040143268f;
+        dx[i] = dy[i] * (cdf + v * pdf);
+    }
+}
+
+void FB_SIMD(swiglu_backward)(const fb_op_args *a) {
+    const float *dy = a->in[0], *h = a->in[1];
+    float *dh = a->out[0];
+    const int64_t N = a->d[0], F = a->d[1];
+    const fvec one = fv_set1(1.0f);
+    #pragma omp parallel for schedule(static) PAR_IF(N * F)
+    for (int64_t n = 0; n < N; n++) {
+        const float *g = h + n * 2 * F, *u = g + F, *d = dy + n * F;
+        float *dg = dh + n * 2 * F, *du = dg + F;
+        for (int64_t i = 0; i < F; i += FV_N) {
+            int k = F - i < FV_N ? (int)(F - i) : FV_N;
+            fvec gv = fv_loadn(g + i, k), dv = fv_loadn(d + i, k);
+            fvec sg = fv_div(one, fv_add(one, fv_exp(fv_sub(fv_zero(), gv))));
+            fvec silu = fv_mul(gv, sg);
+            fvec dsilu = fv_mul(sg, fv_fma(gv, fv_sub(one, sg), one));
+            fv_storen(dg + i, fv_mul(fv_mul(dv, fv_loadn(u + i, k)), dsilu), k);
+            fv_storen(du + i, fv_mul(dv, silu), k);
+        }
+    }
+}
+
+void FB_SIMD(residual_backward)(const fb_op_args *a) {
+    const float *dy = a->in[0];
+    float *da = a->out[0], *db = a->out[1];
+    const int64_t N = a->d[0];
+    #pragma omp parallel for schedule(static) PAR_IF(N)
+    for (int64_t i = 0; i < N; i += FV_N) {
+        int k = N - i < FV_N ? (int)(N - i) : FV_N;
+        fvec g = fv_loadn(dy + i, k);
+        fv_storen(da + i, fv_add(fv_loadn(da + i, k), g), k);
+        fv_storen(db + i, fv_add(fv_loadn(db + i, k), g), k);
+    }
+}

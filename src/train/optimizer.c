@@ -1,0 +1,92 @@
+#include "train/optimizer.h"
+#include "core/error.h"
+#include "core/runtime.h"
+#include "model/model.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+fb_adamw_config fb_adamw_defaults(void) {
+    fb_adamw_config c = {3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 0};
+    return c;
+}
+
+fb_status fb_adamw_init(fb_adamw *opt, const fb_model *m, const fb_adamw_config *cfg) {
+    if (!opt || !m || !cfg) return fb_fail(FB_ERR_INVALID_ARG, "adamw: NULL argument");
+    if (!(cfg->lr >= 0) || !isfinite(cfg->lr)) return fb_fail(FB_ERR_INVALID_ARG, "lr: must be a finite number >= 0");
+    if (!(cfg->beta1 >= 0 && cfg->beta1 < 1)) return fb_fail(FB_ERR_INVALID_ARG, "beta1: must be in [0, 1)");
+    if (!(cfg->beta2 >= 0 && cfg->beta2 < 1)) return fb_fail(FB_ERR_INVALID_ARG, "beta2: must be in [0, 1)");
+    if (!(cfg->eps > 0)) return fb_fail(FB_ERR_INVALID_ARG, "eps: must be > 0");
+    if (!(cfg->weight_decay >= 0) || !isfinite(cfg->weight_decay))
+        return fb_fail(FB_ERR_INVALID_ARG, "weight_decay: must be a finite number >= 0");
+    memset(opt, 0, sizeof *opt);
+    opt->cfg = *cfg;
+    opt->n = m->n_floats;
+    opt->m = fb_aligned_alloc(2 * opt->n * sizeof(float));
+    if (!opt->m) return fb_fail(FB_ERR_OOM, "adamw: cannot allocate optimizer state (%zu floats)", 2 * opt->n);
+    memset(opt->m, 0, 2 * opt->n * sizeof(float));
+    opt->v = opt->m + opt->n;
+    return FB_OK;
+}
+
+void fb_adamw_free(fb_adamw *opt) {
+    if (!opt) return;
+    free(opt->m);
+    opt->m = opt->v = NULL;
+}
+
+void fb_adamw_step(fb_adamw *opt, fb_model *m, float lr) {
+    opt->step++;
+    const float b1 = opt->cfg.beta1, b2 = opt->cfg.beta2, eps = opt->cfg.eps;
+    const float bc1 = 1.0f - powf(b1, (float)opt->step), bc2 = 1.0f - powf(b2, (float)opt->step);
+    const float step_size = lr / bc1, bc2_sqrt = sqrtf(bc2);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const fb_model_tensor_info *t = &m->tensors[i];
+        const float wd = (t->decay || opt->cfg.decay_all) ? opt->cfg.weight_decay : 0.0f;
+        float *p = m->params + t->offset, *g = m->grads + t->offset;
+        float *mm = opt->m + t->offset, *vv = opt->v + t->offset;
+        const int64_t n = (int64_t)t->numel;
+        /* Same arithmetic as torch.optim.AdamW (decay first, then the Adam step). */
+        #pragma omp parallel for schedule(static) if (n > 65536)
+        for (int64_t k = 0; k < n; k++) {
+            float gk = g[k];
+            p[k] *= 1.0f - lr * wd;
+            mm[k] = b1 * mm[k] + (1.0f - b1) * gk;
+            vv[k] = b2 * vv[k] + (1.0f - b2) * gk * gk;
+            float denom = sqrtf(vv[k]) / bc2_sqrt + eps;
+            p[k] -= step_size * mm[k] / denom;
+        }
+    }
+}
+
+double fb_grad_norm(fb_model *m) {
+    double ss = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const float *g = m->grads + m->tensors[i].offset;
+        double s = 0;
+        for (size_t k = 0; k < m->tensors[i].numel; k++) s += (double)g[k] * g[k];
+        ss += s;
+    }
+    return sqrt(ss);
+}
+
+double fb_clip_grad_norm(fb_model *m, double max_norm) {
+    double norm = fb_grad_norm(m);
+    if (max_norm > 0 && isfinite(norm)) {
+        double coef = max_norm / (norm + 1e-6);
+        if (coef < 1.0) {
+            for (int i = 0; i < m->n_tensors; i++) {
+                float *g = m->grads + m->tensors[i].offset;
+                for (size_t k = 0; k < m->tensors[i].numel; k++) g[k] = (float)(g[k] * coef);
+            }
+        }
+    }
+    return norm;
+}
+
+float fb_lr_schedule(long step, long warmup, long total, float max_lr, float min_lr) {
+    if (warmup > 0 && step < warmup) return max_lr * (float)(step + 1) / (float)warmup;
+    if (step >= total) return min_lr;
+    double progress = (double)(step - warmup) / (double)(total - warmup > 0 ? total - warmup : 1);
+    return min_lr + 0.5f * (max_lr - min_lr) * (float)(1.0 + cos(M_PI * progress));
+}

@@ -1,0 +1,33 @@
+/* AdamW (decoupled weight decay, bias correction), global-norm gradient
+ * clipping and the warmup + cosine learning-rate schedule. */
+#ifndef FB_TRAIN_OPTIMIZER_H
+#define FB_TRAIN_OPTIMIZER_H
+#include "flashblock.h"
+
+typedef struct fb_adamw_config {
+    float lr, beta1, beta2, eps, weight_decay;
+    int decay_all;          /* 1: also decay norms, biases and embeddings */
+} fb_adamw_config;
+
+typedef struct fb_adamw {
+    fb_adamw_config cfg;
+    float *m, *v;           /* one allocation, the model's parameter layout */
+    size_t n;
+    long step;              /* optimizer steps taken */
+} fb_adamw;
+
+fb_adamw_config fb_adamw_defaults(void);     /* lr 3e-4, (0.9, 0.95), eps 1e-8, wd 0.1 */
+fb_status fb_adamw_init(fb_adamw *opt, const fb_model *m, const fb_adamw_config *cfg);
+void      fb_adamw_free(fb_adamw *opt);
+/* One update with learning rate lr (the schedule's value for this step). */
+void      fb_adamw_step(fb_adamw *opt, fb_model *m, float lr);
+
+/* L2 norm of all gradients (double accumulation, fixed order). */
+double    fb_grad_norm(fb_model *m);
+/* Scale gradients so their global norm is at most max_norm (as
+ * torch.nn.utils.clip_grad_norm_); returns the norm before clipping. */
+double    fb_clip_grad_norm(fb_model *m, double max_norm);
+
+/* Linear warmup over warmup steps, then cosine decay to min_lr at total. */
+float fb_lr_schedule(long step, long warmup, long total, float max_lr, float min_lr);
+#endif

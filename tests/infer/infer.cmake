@@ -1,0 +1,7 @@
+# Inference pieces: sampler, Q8_0 quantisation and int8 matmul (the op-table
+# comparison of every kernel is in test_ops; this adds the strict checks).
+fb_add_test(test_sampler infer/test_sampler.c)
+add_test(NAME infer_sampler COMMAND test_sampler)
+
+fb_add_test(test_quant_q8_0 infer/test_quant_q8_0.c)
+add_test(NAME infer_quant_q8_0 COMMAND test_quant_q8_0)

@@ -1,0 +1,8 @@
+/* libFuzzer target for the safetensors reader (see tests/io/fuzz/fuzz_common.h). */
+#include "fuzz_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    (void)fb_fuzz_safetensors(data, size);
+    return 0;
+}
