@@ -38,7 +38,13 @@ void FB_SIMD(attention_backward_standard)(const fb_op_args *a) {
                 const float *qh = q + b * Tq * qs + h * D, *oh = o + b * Tq * os + h * D;
                 const float *doh = dout + b * Tq * os + h * D;
                 const float beta = h == kh * group ? 0.0f : 1.0f;
-                if (Tk == 0 || Tq == 0) continue;
+                if (Tk == 0 || Tq == 0) {   /* empty products: zero gradients (GEMMs of size 0 write nothing) */
+                    for (int64_t i = 0; i < Tq; i++)
+                        for (int64_t d = 0; d < D; d++) dq[(b * Tq + i) * qs + h * D + d] = 0.0f;
+                    for (int64_t j = 0; j < Tk; j++)
+                        for (int64_t d = 0; d < D; d++) dkb[j * kvs + d] = dvb[j * kvs + d] = 0.0f;
+                    continue;
+                }
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Tq, (int)Tk, (int)D, scale, qh, (int)qs,
                             kb, (int)kvs, 0.0f, P, (int)Tk);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Tq, (int)Tk, (int)D, 1.0f, doh, (int)os,

@@ -37,7 +37,11 @@
 #define BR 64          /* queries per tile */
 #define BC 64          /* keys per tile */
 #define RB 4           /* rows per register block */
+#if FV_N == 8
+#define NV 2           /* AVX2: 16 registers, 4×2 accumulators fit without spills */
+#else
 #define NV 4           /* vectors per register block */
+#endif
 #define LOG2E 1.44269504088896341f
 
 #define ROUND_UP(x, m) (((x) + (m) - 1) / (m) * (m))

@@ -71,7 +71,15 @@ static int bench_one(const char *spec, const char *label, const char *text, size
 int fb_bench_tokenizer(int argc, char **argv) {
     int json = 0, repeat = 5, train = 1;
     const char *root = getenv("FLASHBLOCK_DATA");
-    if (!root || !*root) root = "../shared/data";
+    if (!root || !*root) {
+        static const char *cands[] = { "../shared/data", "../../shared/data", "../../../shared/data" };
+        root = cands[0];
+        for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
+            char p[256];
+            snprintf(p, sizeof p, "%s/tinyshakespeare/input.txt", cands[i]);
+            if (access(p, R_OK) == 0) { root = cands[i]; break; }
+        }
+    }
     char data[4096], gpt2[4096], l2c[4096];
     snprintf(data, sizeof data, "%s/tinyshakespeare/input.txt", root);
     snprintf(gpt2, sizeof gpt2, "gpt2:%s/gpt2", root);

@@ -12,6 +12,8 @@ int fb_bench_tokenizer(int argc, char **argv);    /* "bench tokenizer ..." */
 int fb_cmd_train(int argc, char **argv);
 int fb_cmd_eval(int argc, char **argv);
 int fb_cmd_generate(int argc, char **argv);
+int fb_cmd_convert(int argc, char **argv);
+int fb_cmd_quantize(int argc, char **argv);
 
 /* Print "flashblock: error: <msg>" on stderr; returns 1. */
 int fb_cli_error(const char *fmt, ...)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_s(void) {
     struct timespec ts;
@@ -198,6 +199,7 @@ int fb_cmd_tokenizer(int argc, char **argv) {
     int rc = slurp(data, &text, &len);
     if (rc) return rc;
     double t0 = now_s();
+    if (!isatty(2)) quiet = 1;
     fb_status st = fb_tokenizer_train_bpe(text, len, (int)vocab, out, quiet ? NULL : train_progress, &t0);
     double dt = now_s() - t0;
     free(text);

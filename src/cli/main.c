@@ -37,6 +37,8 @@ static void usage(FILE *f) {
             "  train                train a GPT/Llama model on a text file (progress, loss curve, checkpoints)\n"
             "  eval                 loss and perplexity of a checkpoint on a file\n"
             "  generate             generate text from a model (ours, llama2.c, GGUF, llm.c)\n"
+            "  convert              write a model as GGUF or llama2.c\n"
+            "  quantize             write a model as GGUF with Q8_0 weights\n"
             "  tokenize, detokenize text <-> token ids with a tokenizer\n"
             "  tokenizer train      learn a byte-level BPE vocabulary\n"
             "  demo                 run one transformer block and the attention benchmark\n"
@@ -83,6 +85,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return fb_cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return fb_cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "generate")) return fb_cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "convert")) return fb_cmd_convert(argc - 1, argv + 1);
+    if (!strcmp(cmd, "quantize")) return fb_cmd_quantize(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return fb_cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "detokenize")) return fb_cmd_detokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenizer")) return fb_cmd_tokenizer(argc - 1, argv + 1);

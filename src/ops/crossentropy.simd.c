@@ -17,7 +17,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define CHUNK 64      /* rows per chunk */
+#define CHUNK_MIN 64             /* rows per chunk, at least ... */
+#define CHUNK_FLOATS (1 << 24)   /* ... and as many as fit a 64 MiB logits block: fewer, larger dW GEMMs */
 #define TILE_V 512    /* vocabulary columns per logits / dW tile */
 #define TILE_C 128    /* columns of dh per tile */
 
@@ -65,6 +66,8 @@ void FB_SIMD(crossentropy_fused)(const fb_op_args *a) {
     const int fwd_only = a->d[3] != 0;
     const float scale = a->f[0];
     if (N <= 0) return;
+    int64_t CHUNK = CHUNK_FLOATS / (V > 0 ? V : 1);
+    if (CHUNK < CHUNK_MIN) CHUNK = CHUNK_MIN;
     const int64_t R = min64(CHUNK, N);
     float *L = malloc(sizeof(float) * (size_t)(R * V > 0 ? R * V : 1));
     const int64_t tv = (V + TILE_V - 1) / TILE_V, tc = (C + TILE_C - 1) / TILE_C;

@@ -38,9 +38,9 @@ void matmul_backward_ref(const fb_op_args *a) {
     free(acc);
 }
 
-#define TILE_N 128   /* rows of dx per tile */
+#define TILE_N 512   /* rows of dx per tile */
 #define TILE_C 256   /* columns of dx / dW per tile */
-#define TILE_O 256   /* rows of dW / entries of db per tile */
+#define TILE_O 512   /* rows of dW / entries of db per tile */
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }

@@ -149,24 +149,33 @@ static void prep_crossentropy(const int64_t *d, float **in, uint64_t seed) {
         if (n % 7 == 3 || (n >= 64 && n < 128)) tg[n] = -1;
 }
 
+/* few-row matmul (decode); falls back to BLAS above 8 rows */
+void matmul_forward_gemv_avx512(const fb_op_args *a);
+void matmul_forward_gemv_avx2(const fb_op_args *a);
+void matmul_forward_gemv_generic(const fb_op_args *a);
+
 #define SIMD3(name) {"avx512", FB_ISA_AVX512, name##_avx512}, {"avx2", FB_ISA_AVX2, name##_avx2}, \
                     {"generic", FB_ISA_GENERIC, name##_generic}
 
 static const fb_op_def fb_ops[FB_OP_COUNT] = {
     [FB_OP_LAYERNORM_FWD] = {"layernorm_forward", layernorm_forward_ref, {SIMD3(layernorm_forward)}, 3, 3,
-                             sizes_layernorm, 0, 1e-5},
+                             sizes_layernorm, 0, 1e-5, NULL},
     [FB_OP_RMSNORM_FWD] = {"rmsnorm_forward", rmsnorm_forward_ref, {SIMD3(rmsnorm_forward)}, 2, 2, sizes_rmsnorm, 0,
-                           1e-5},
-    [FB_OP_MATMUL_FWD] = {"matmul_forward", matmul_forward_ref, {{"blas", FB_ISA_GENERIC, matmul_forward_blas}}, 3,
-                          1, sizes_matmul, 0, 1e-5},
-    [FB_OP_ROPE_FWD] = {"rope_forward", rope_forward_ref, {SIMD3(rope_forward)}, 1, 1, sizes_rope, 0, 1e-5},
+                           1e-5, NULL},
+    [FB_OP_MATMUL_FWD] = {"matmul_forward", matmul_forward_ref,
+                          {{"gemv_avx512", FB_ISA_AVX512, matmul_forward_gemv_avx512},
+                           {"gemv_avx2", FB_ISA_AVX2, matmul_forward_gemv_avx2},
+                           {"gemv_generic", FB_ISA_GENERIC, matmul_forward_gemv_generic},
+                           {"blas", FB_ISA_GENERIC, matmul_forward_blas}}, 3,
+                          1, sizes_matmul, 0, 1e-5, NULL},
+    [FB_OP_ROPE_FWD] = {"rope_forward", rope_forward_ref, {SIMD3(rope_forward)}, 1, 1, sizes_rope, 0, 1e-5, NULL},
     [FB_OP_GELU_TANH_FWD] = {"gelu_tanh_forward", gelu_tanh_forward_ref, {SIMD3(gelu_tanh_forward)}, 1, 1,
-                             sizes_unary, 0, 1e-6},
-    [FB_OP_GELU_FWD] = {"gelu_forward", gelu_forward_ref, {SIMD3(gelu_forward)}, 1, 1, sizes_unary, 0, 1e-6},
+                             sizes_unary, 0, 1e-6, NULL},
+    [FB_OP_GELU_FWD] = {"gelu_forward", gelu_forward_ref, {SIMD3(gelu_forward)}, 1, 1, sizes_unary, 0, 1e-6, NULL},
     [FB_OP_SWIGLU_FWD] = {"swiglu_forward", swiglu_forward_ref, {SIMD3(swiglu_forward)}, 1, 1, sizes_swiglu, 0,
-                          1e-6},
+                          1e-6, NULL},
     [FB_OP_RESIDUAL_FWD] = {"residual_forward", residual_forward_ref, {SIMD3(residual_forward)}, 2, 1,
-                            sizes_binary, 0, 1e-7},
+                            sizes_binary, 0, 1e-7, NULL},
     [FB_OP_ATTENTION_FWD] = {"attention_forward", attention_forward_naive,
                              {{"flash_avx512", FB_ISA_AVX512, flash_attention_forward_avx512},
                               {"flash_avx2", FB_ISA_AVX2, flash_attention_forward_avx2},
@@ -174,7 +183,7 @@ static const fb_op_def fb_ops[FB_OP_COUNT] = {
                               {"standard_avx512", FB_ISA_AVX512, attention_forward_standard_avx512},
                               {"standard_avx2", FB_ISA_AVX2, attention_forward_standard_avx2},
                               {"standard_generic", FB_ISA_GENERIC, attention_forward_standard_generic}},
-                             3, 2, sizes_attention, 0, 2e-5},
+                             3, 2, sizes_attention, 0, 2e-5, NULL},
     /* -- backward ops: entries go here -- */
     [FB_OP_LAYERNORM_BWD] = {"layernorm_backward", layernorm_backward_ref, {SIMD3(layernorm_backward)}, 5, 3,
                              sizes_layernorm_bwd, 7, 1e-5, prep_layernorm_bwd},
@@ -210,7 +219,7 @@ static const fb_op_def fb_ops[FB_OP_COUNT] = {
 
     /* -- inference ops: entries go here -- */
     [FB_OP_ATTENTION_DECODE] = {"attention_decode", attention_forward_naive, {SIMD3(attention_decode)}, 3, 2,
-                                sizes_attention, 0, 2e-5},
+                                sizes_attention, 0, 2e-5, NULL},
     /* tolerance: the fast kernels quantise x to int8 (as llama.cpp does); the
      * strict check against a reference that does the same is in tests/infer. */
     [FB_OP_MATMUL_Q8_0] = {"matmul_q8_0", matmul_q8_0_forward_ref,

@@ -43,11 +43,12 @@ void fb_adamw_step(fb_adamw *opt, fb_model *m, float lr) {
     for (int i = 0; i < m->n_tensors; i++) {
         const fb_model_tensor_info *t = &m->tensors[i];
         const float wd = (t->decay || opt->cfg.decay_all) ? opt->cfg.weight_decay : 0.0f;
-        float *p = m->params + t->offset, *g = m->grads + t->offset;
-        float *mm = opt->m + t->offset, *vv = opt->v + t->offset;
+        float *restrict p = m->params + t->offset;
+        const float *restrict g = m->grads + t->offset;
+        float *restrict mm = opt->m + t->offset, *restrict vv = opt->v + t->offset;
         const int64_t n = (int64_t)t->numel;
         /* Same arithmetic as torch.optim.AdamW (decay first, then the Adam step). */
-        #pragma omp parallel for schedule(static) if (n > 65536)
+        #pragma omp parallel for simd schedule(static) if (n > 65536)
         for (int64_t k = 0; k < n; k++) {
             float gk = g[k];
             p[k] *= 1.0f - lr * wd;
@@ -59,14 +60,25 @@ void fb_adamw_step(fb_adamw *opt, fb_model *m, float lr) {
     }
 }
 
+/* Blocks of fixed size summed in double in parallel, then added in block
+ * order: the same result for any thread count. */
+#define NORM_BLOCK 65536
 double fb_grad_norm(fb_model *m) {
-    double ss = 0;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const float *g = m->grads + m->tensors[i].offset;
+    const float *g = m->grads;
+    const int64_t n = (int64_t)m->n_floats, nb = (n + NORM_BLOCK - 1) / NORM_BLOCK;
+    double *part = malloc(sizeof(double) * (size_t)(nb > 0 ? nb : 1));
+    if (!part) return NAN;
+    #pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t k0 = b * NORM_BLOCK, k1 = k0 + NORM_BLOCK < n ? k0 + NORM_BLOCK : n;
         double s = 0;
-        for (size_t k = 0; k < m->tensors[i].numel; k++) s += (double)g[k] * g[k];
-        ss += s;
+        #pragma omp simd reduction(+ : s)
+        for (int64_t k = k0; k < k1; k++) s += (double)g[k] * g[k];
+        part[b] = s;
     }
+    double ss = 0;   /* padding between tensors is zero in the gradient buffer */
+    for (int64_t b = 0; b < nb; b++) ss += part[b];
+    free(part);
     return sqrt(ss);
 }
 
@@ -75,10 +87,10 @@ double fb_clip_grad_norm(fb_model *m, double max_norm) {
     if (max_norm > 0 && isfinite(norm)) {
         double coef = max_norm / (norm + 1e-6);
         if (coef < 1.0) {
-            for (int i = 0; i < m->n_tensors; i++) {
-                float *g = m->grads + m->tensors[i].offset;
-                for (size_t k = 0; k < m->tensors[i].numel; k++) g[k] = (float)(g[k] * coef);
-            }
+            float *g = m->grads;
+            const int64_t n = (int64_t)m->n_floats;
+            #pragma omp parallel for simd schedule(static)
+            for (int64_t k = 0; k < n; k++) g[k] = (float)(g[k] * coef);
         }
     }
     return norm;

@@ -107,7 +107,8 @@ static const op_case cases[] = {
     {FB_OP_EMBEDDING_FWD, {1, 1, 1, 1}, {0}, 0},
     {FB_OP_EMBEDDING_FWD, {2, 7, 17, 5}, {0}, 0},
     {FB_OP_EMBEDDING_FWD, {3, 100, 33, 7}, {0}, 4},        /* no learned positions */
-    {FB_OP_EMBEDDING_FWD, {4, 64, 768, 50257}, {0}, 0},
+    {FB_OP_EMBEDDING_FWD, {4, 64, 768, 512}, {0}, 0},
+    {FB_OP_EMBEDDING_FWD, {4, 64, 64, 50257}, {0}, 0},
     {FB_OP_EMBEDDING_BWD, {1, 1, 1, 1}, {0}, 0},
     {FB_OP_EMBEDDING_BWD, {2, 7, 17, 5}, {0}, 0},
     {FB_OP_EMBEDDING_BWD, {8, 129, 33, 7}, {0}, 0},         /* ids repeat a lot */
@@ -121,7 +122,7 @@ static const op_case cases[] = {
     {FB_OP_CROSSENTROPY_FUSED, {200, 33, 1000, 1}, {1.0f}, 0},   /* forward only */
     {FB_OP_CROSSENTROPY_FUSED, {100, 768, 512, 0}, {0.01f}, 0},
     {FB_OP_CROSSENTROPY_FUSED, {70, 64, 50257, 0}, {1000.0f}, 0},
-    {FB_OP_CROSSENTROPY_FUSED, {3, 768, 50257, 0}, {100.0f}, 0},
+    {FB_OP_CROSSENTROPY_FUSED, {3, 256, 50257, 0}, {100.0f}, 0},
 
     /* -- attention backward: shapes go here -- */
     /* attention backward (same dims as ATT; o and lse are made the true forward

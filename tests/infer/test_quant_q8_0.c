@@ -11,7 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
+static int cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && ((c >> 29) & 1);
+}
 __attribute__((target("f16c"))) static uint16_t f16c_from_f32(float f) {
     return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
@@ -45,7 +50,7 @@ static void test_fp16(void) {
                  fb_fp32_to_fp16(known[i].f), known[i].h);
     FB_CHECK(isnan(fb_fp16_to_fp32(fb_fp32_to_fp16(NAN))), "NaN does not stay NaN");
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("f16c")) {
+    if (cpu_has_f16c()) {
         fb_test_rng rng;
         fb_test_rng_seed(&rng, 1);
         int bad = 0;

@@ -21,6 +21,42 @@ static void roundtrip(const fb_tokenizer *t, const char *s, size_t len) {
     free(out); free(ids);
 }
 
+/* Naive trainer (recount every pair each step) to check the incremental one. */
+static int naive_merges(const char *s, size_t len, int nmerge, int32_t *ma, int32_t *mb) {
+    fb_pretok_init();
+    size_t cap = len + 1, nw = 0;
+    int32_t *sym = malloc(cap * sizeof *sym);
+    size_t *off = malloc((len + 1) * sizeof *off), *wl = malloc((len + 1) * sizeof *wl);
+    size_t o = 0;
+    for (size_t pos = 0; pos < len;) {
+        size_t e = fb_pretok_next((const unsigned char *)s, len, pos);
+        off[nw] = o; wl[nw] = e - pos;
+        for (size_t k = pos; k < e; k++) sym[o++] = (unsigned char)s[k];
+        nw++; pos = e;
+    }
+    int done = 0;
+    int64_t *cnt = calloc((size_t)(256 + nmerge) * (256 + nmerge), sizeof *cnt);
+    int V = 256 + nmerge;
+    for (; done < nmerge; done++) {
+        memset(cnt, 0, (size_t)V * V * sizeof *cnt);
+        for (size_t w = 0; w < nw; w++)
+            for (size_t k = 0; k + 1 < wl[w]; k++) cnt[(size_t)sym[off[w] + k] * V + sym[off[w] + k + 1]]++;
+        int64_t best = 0; int ba = -1, bb = -1;
+        for (int a = 0; a < V; a++) for (int b = 0; b < V; b++) if (cnt[(size_t)a * V + b] > best) { best = cnt[(size_t)a * V + b]; ba = a; bb = b; }
+        if (ba < 0) break;
+        ma[done] = ba; mb[done] = bb;
+        for (size_t w = 0; w < nw; w++) {
+            int32_t *y = sym + off[w]; size_t L = wl[w], q = 0;
+            for (size_t k = 0; k < L;) {
+                if (k + 1 < L && y[k] == ba && y[k + 1] == bb) { y[q++] = 256 + done; k += 2; } else y[q++] = y[k++];
+            }
+            wl[w] = q;
+        }
+    }
+    free(cnt); free(sym); free(off); free(wl);
+    return done;
+}
+
 int main(void) {
     char tmpl[] = "/tmp/fb_tok_train_XXXXXX";
     char *dir = mkdtemp(tmpl);
@@ -81,6 +117,24 @@ int main(void) {
         const char *odd = "\xff\xfe invalid \xc3 utf8 \xf0\x9f\x98\x80 <|endoftext|>";
         roundtrip(t, odd, strlen(odd));
         fb_tokenizer_free(t);
+    }
+    /* incremental trainer == naive trainer on a 60 KB slice */
+    {
+        int nmerge = 300;
+        int32_t ma[300], mb[300];
+        int got = naive_merges(text, 60000, nmerge, ma, mb);
+        FB_CHECK(fb_tokenizer_train_bpe(text, 60000, 256 + nmerge + 1, p2, NULL, NULL) == FB_OK, "train slice");
+        char *v; size_t vl;
+        fb_tok_read_file(p2, &v, &vl);
+        char *p = strstr(v, "\nmerges ");
+        int nm = p ? atoi(p + 8) : -1;
+        FB_CHECK(nm == got, "merges %d vs naive %d", nm, got);
+        p = p ? strchr(p + 1, '\n') : NULL;
+        for (int i = 0; p && i < got && i < nm; i++) {
+            int a = (int)strtol(p + 1, &p, 10), b = (int)strtol(p, &p, 10);
+            if (a != ma[i] || b != mb[i]) { FB_CHECK(0, "merge %d: (%d,%d) vs naive (%d,%d)", i, a, b, ma[i], mb[i]); break; }
+        }
+        free(v);
     }
     free(text);
     unlink(p1); unlink(p2); rmdir(dir);

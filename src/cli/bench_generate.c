@@ -1,0 +1,192 @@
+/*
+ * flashblock bench generate: decode and prefill speed on random-weight models
+ * of the TinyStories shapes (vocab 32000), fp32 and Q8_0, plus the same
+ * model run by llama2.c's run.c when --llama2c-run PATH (or
+ * $FLASHBLOCK_PEER_LLAMA2C) names a built run.c — both engines then run the
+ * identical weights, written as a llama2.c checkpoint. Also reports the
+ * memory bandwidth and how close Q8_0 decode gets to its bound (bytes of
+ * weights per token / bandwidth), and --long N decodes after N cached
+ * tokens, reporting peak memory against weights + KV cache.
+ */
+#include "cli/args.h"
+#include "cli/bench_util.h"
+#include "cli/cli.h"
+#include "core/runtime.h"
+#include "infer/convert.h"
+#include "infer/engine.h"
+#include "model/model.h"
+#include "ops/quant_q8_0.h"
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct { const char *name; int dim, layers, heads, hidden; } shape;
+static const shape SHAPES[] = {{"15M", 288, 6, 6, 768}, {"42M", 512, 8, 8, 1376}, {"110M", 768, 12, 12, 2048}};
+
+/* Streaming read bandwidth over a buffer far larger than the caches. */
+static double bandwidth_gbs(void) {
+    const size_t n = (size_t)256 << 20;   /* 1 GiB of floats */
+    float *a = fb_aligned_alloc(n * sizeof(float));
+    if (!a) return 0;
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) a[i] = 1.0f;
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        double t0 = fb_now_sec(), sum = 0;
+        #pragma omp parallel for schedule(static) reduction(+ : sum)
+        for (size_t i = 0; i < n; i += 16) {
+            float s = 0;
+            for (int k = 0; k < 16; k++) s += a[i + k];
+            sum += s;
+        }
+        double gbs = (double)n * 4 / (fb_now_sec() - t0) / 1e9;
+        if (sum != (double)n) gbs = 0;
+        if (gbs > best) best = gbs;
+    }
+    free(a);
+    return best;
+}
+
+static double decode_tps(fb_model *m, int q8, int tokens, int ctx, int prefill_tokens) {
+    fb_engine e;
+    if (fb_engine_init(&e, m, 1, ctx, prefill_tokens > 1 ? prefill_tokens : 1, q8) != FB_OK) return -1;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(prefill_tokens > 1 ? prefill_tokens : 1));
+    for (int i = 0; i < prefill_tokens; i++) ids[i] = (int32_t)((i * 7919) % m->cfg.vocab_size);
+    if (prefill_tokens > 0) fb_engine_prefill(&e, 0, ids, prefill_tokens, prefill_tokens);
+    int seq = 0;
+    int32_t tok = 1;
+    fb_engine_step(&e, 1, &seq, &tok, NULL);   /* warm-up */
+    double t0 = fb_now_sec();
+    for (int i = 0; i < tokens; i++) {
+        tok = (int32_t)((tok * 31 + 7) % m->cfg.vocab_size);
+        if (fb_engine_step(&e, 1, &seq, &tok, NULL) != FB_OK) break;
+    }
+    double tps = tokens / (fb_now_sec() - t0);
+    free(ids);
+    fb_engine_free(&e);
+    return tps;
+}
+
+static double prefill_tps(fb_model *m, int n) {
+    fb_engine e;
+    if (fb_engine_init(&e, m, 1, n, n, 0) != FB_OK) return -1;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)((i * 7919) % m->cfg.vocab_size);
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        fb_kv_reset(&e.kv, 0);
+        double t0 = fb_now_sec();
+        fb_engine_prefill(&e, 0, ids, n, n);
+        double tps = n / (fb_now_sec() - t0);
+        if (tps > best) best = tps;
+    }
+    free(ids);
+    fb_engine_free(&e);
+    return best;
+}
+
+/* run.c prints "achieved tok/s: X" on stderr. */
+static double run_llama2c(const char *run, const char *model, const char *tok, int steps, int threads) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=%d '%s' '%s' -z '%s' -t 1.0 -s 42 -n %d -i 'Once' 2>&1 >/dev/null", threads, run,
+             model, tok, steps);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    char line[512];
+    double tps = -1;
+    while (fgets(line, sizeof line, p)) {
+        const char *s = strstr(line, "achieved tok/s:");
+        if (s) tps = atof(s + 15);
+    }
+    pclose(p);
+    return tps;
+}
+
+int fb_bench_generate(int argc, char **argv) {
+    const char *cmd = "bench generate", *peer = getenv("FLASHBLOCK_PEER_LLAMA2C"), *tok = NULL, *only = NULL;
+    long threads = 0, tokens = 128, prefill = 512, long_ctx = 0;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: flashblock bench generate [--shapes 15M,42M,110M] [--threads N] [--tokens 128] [--prefill 512]\n"
+                   "         [--llama2c-run PATH -z tokenizer.bin] [--long N] [--json]\n");
+            return 0;
+        } else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--shapes")) { if (!(only = fb_arg_value(cmd, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--llama2c-run")) { if (!(peer = fb_arg_value(cmd, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "-z")) { if (!(tok = fb_arg_value(cmd, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--threads")) { if (!(v = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, v, 1, 1024, &threads)) return 2; }
+        else if (!strcmp(a, "--tokens")) { if (!(v = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, v, 1, 1 << 20, &tokens)) return 2; }
+        else if (!strcmp(a, "--prefill")) { if (!(v = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, v, 1, 1 << 16, &prefill)) return 2; }
+        else if (!strcmp(a, "--long")) { if (!(v = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, v, 1, 1 << 20, &long_ctx)) return 2; }
+        else return fb_cli_usage_error(cmd, "unknown option '%s'", a);
+    }
+    if (peer && !tok) return fb_cli_usage_error(cmd, "--llama2c-run needs -z tokenizer.bin (a 32000-token llama2.c tokenizer)");
+    if (threads == 0) threads = sysconf(_SC_NPROCESSORS_ONLN);
+    fb_set_threads((int)threads);
+    const double bw = bandwidth_gbs();
+    if (!json) printf("memory bandwidth (streaming read, %ld threads): %.1f GB/s\n", threads, bw);
+    char tmpdir[] = "/tmp/flashblock-bench-XXXXXX";
+    if (peer && !mkdtemp(tmpdir)) return fb_cli_error("cannot create a temporary directory");
+    for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++) {
+        const shape *sh = &SHAPES[si];
+        if (only && !strstr(only, sh->name)) continue;
+        fb_model_config mc = {0};
+        mc.block = fb_block_config_llama(sh->dim, sh->heads, sh->heads, sh->hidden);
+        mc.n_layers = sh->layers;
+        mc.vocab_size = 32000;
+        mc.max_seq = long_ctx ? (int)long_ctx + (int)tokens + 2 : 1024;
+        mc.tied = 1;
+        fb_model *m;
+        if (fb_model_init(&m, &mc) != FB_OK) return fb_cli_error("%s", fb_last_error());
+        fb_model_init_random(m, 1);
+        const int ctx = mc.max_seq;
+        if (long_ctx) {
+            double t0 = fb_now_sec();
+            double tps = decode_tps(m, 0, (int)tokens, ctx, (int)long_ctx);
+            size_t hwm = fb_vm_hwm_bytes();
+            const double wbytes = (double)fb_model_num_params(m) * 4, kvb = 2.0 * mc.n_layers * ctx * sh->dim * 4;
+            printf(json ? "{\"bench\":\"generate_long\",\"shape\":\"%s\",\"cached\":%ld,\"threads\":%ld,\"decode_tps\":%.2f,"
+                          "\"peak_rss\":%zu,\"weights_bytes\":%.0f,\"kv_bytes\":%.0f,\"seconds\":%.1f}\n"
+                        : "%s decode after %ld cached tokens, %ld threads: %.1f tokens/s; peak RSS %zu bytes = weights %.0f + KV %.0f + %.0f other (%.1f s)\n",
+                   sh->name, long_ctx, threads, tps, hwm, wbytes, kvb, (double)hwm - wbytes - kvb, fb_now_sec() - t0);
+            if (json) (void)0;
+            fb_model_free(m);
+            continue;
+        }
+        double f32 = decode_tps(m, 0, (int)tokens, ctx, 0);
+        double q8 = decode_tps(m, 1, (int)tokens, ctx, 0);
+        double pf = prefill_tps(m, (int)prefill);
+        /* bytes streamed per token: every matrix once (LM head included) */
+        const double params = (double)fb_model_num_params(m);
+        const double q8_bytes = params * 34.0 / 32.0, f32_bytes = params * 4.0;
+        double peer_tps = -1;
+        if (peer) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s.bin", tmpdir, sh->name);
+            if (fb_export_llama2c(path, m) == FB_OK) {
+                peer_tps = run_llama2c(peer, path, tok, (int)tokens + 1, (int)threads);
+                unlink(path);
+            }
+        }
+        if (json)
+            printf("{\"bench\":\"generate\",\"shape\":\"%s\",\"threads\":%ld,\"decode_f32_tps\":%.2f,\"decode_q8_tps\":%.2f,"
+                   "\"prefill_tps\":%.2f,\"prefill_tokens\":%ld,\"llama2c_tps\":%.2f,\"bandwidth_gbs\":%.2f,"
+                   "\"q8_bound_fraction\":%.3f,\"f32_bound_fraction\":%.3f}\n",
+                   sh->name, threads, f32, q8, pf, prefill, peer_tps, bw, q8 * q8_bytes / 1e9 / bw, f32 * f32_bytes / 1e9 / bw);
+        else {
+            printf("%-5s (%.1fM params) %ld threads: decode fp32 %.1f tok/s, Q8_0 %.1f tok/s (%.0f%% of the bandwidth bound); "
+                   "prefill %ld: %.1f tok/s",
+                   sh->name, params / 1e6, threads, f32, q8, 100 * q8 * q8_bytes / 1e9 / bw, prefill, pf);
+            if (peer_tps > 0) printf("; llama2.c run.c %.1f tok/s (ours %.2fx)", peer_tps, f32 / peer_tps);
+            printf("\n");
+        }
+        fflush(stdout);
+        fb_model_free(m);
+    }
+    if (peer) rmdir(tmpdir);
+    return 0;
+}
