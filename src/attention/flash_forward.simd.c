@@ -116,6 +116,7 @@ void FB_SIMD(flash_attention_forward)(const fb_op_args *a) {
     #pragma omp parallel if (n_items > 1)
     {
         float *scratch = aligned_alloc(64, sizeof(float) * (size_t)(2 * BR * Dp + Dp * BC + BR * BC + 3 * BR));
+        if (!scratch) abort();   /* a few tiles per thread; kernels have no error channel */
         float *Qs = scratch, *O = Qs + BR * Dp, *Kt = O + BR * Dp, *S = Kt + Dp * BC;
         float *m = S + BR * BC, *l = m + BR, *alpha = l + BR;
 

@@ -2,12 +2,15 @@
  * flashblock bench threads: how the OpenMP wait policy behaves when other
  * processes share the cores. A decode-like workload (per "token": 6 layers ×
  * 4 matrix-vector products at the 15M TinyStories shape, one parallel
- * region each) runs in a child process under OMP_WAIT_POLICY=passive and
- * =active, first on idle cores, then with one busy-looping process per core.
+ * region each) runs in a child process under three wait policies —
+ * passive (sleep at once), bounded spinning (GOMP_SPINCOUNT, then sleep; the
+ * flashblock default) and active (spin) — first on idle cores, then with one
+ * busy-looping process per core.
  */
 #include "cli/args.h"
 #include "cli/bench_util.h"
 #include "cli/cli.h"
+#include "cli/thread_policy.h"
 #include "core/runtime.h"
 #include "ops/kernels.h"
 #include <signal.h>
@@ -40,14 +43,19 @@ static int worker(double seconds, int threads) {
     return 0;
 }
 
-static double run_child(const char *policy, double seconds, int threads) {
+typedef struct { const char *name, *wait_policy, *spincount; } policy;
+
+static double run_child(const policy *pol, double seconds, int threads) {
     int fds[2];
     if (pipe(fds)) return -1;
     pid_t pid = fork();
     if (pid == 0) {
         dup2(fds[1], 1);
         close(fds[0]);
-        setenv("OMP_WAIT_POLICY", policy, 1);
+        unsetenv("OMP_WAIT_POLICY");
+        unsetenv("GOMP_SPINCOUNT");
+        if (pol->wait_policy) setenv("OMP_WAIT_POLICY", pol->wait_policy, 1);
+        if (pol->spincount) setenv("GOMP_SPINCOUNT", pol->spincount, 1);
         setenv("FLASHBLOCK_NO_REEXEC", "1", 1);
         char s[32], t[32];
         snprintf(s, sizeof s, "%g", seconds);
@@ -81,7 +89,8 @@ int fb_bench_threads(int argc, char **argv) {
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (threads == 0) threads = cores;
-    const char *policies[2] = {"passive", "active"};
+    const policy policies[3] = {{"passive", "passive", NULL}, {"spin-" FB_DEFAULT_SPINCOUNT, NULL, FB_DEFAULT_SPINCOUNT},
+                                {"active", "active", NULL}};
     for (int loaded = 0; loaded < 2; loaded++) {
         pid_t load[256];
         int n_load = 0;
@@ -91,13 +100,13 @@ int fb_bench_threads(int argc, char **argv) {
                 if (p == 0) { volatile unsigned long z = 0; for (;;) z++; }
                 if (p > 0) load[n_load++] = p;
             }
-        for (int pi = 0; pi < 2; pi++) {
-            double tps = run_child(policies[pi], seconds, (int)threads);
+        for (int pi = 0; pi < 3; pi++) {
+            double tps = run_child(&policies[pi], seconds, (int)threads);
             if (json)
                 printf("{\"bench\":\"threads\",\"policy\":\"%s\",\"loaded\":%d,\"threads\":%ld,\"tokens_per_s\":%.2f}\n",
-                       policies[pi], loaded, threads, tps);
+                       policies[pi].name, loaded, threads, tps);
             else
-                printf("OMP_WAIT_POLICY=%-7s %-6s cores, %ld threads: %8.1f decode steps/s\n", policies[pi],
+                printf("wait policy %-12s %-6s cores, %ld threads: %8.1f decode steps/s\n", policies[pi].name,
                        loaded ? "loaded" : "idle", threads, tps);
             fflush(stdout);
         }

@@ -28,7 +28,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: flashblock generate -m MODEL [-z TOKENIZER] [-p PROMPT | --prompts FILE] [options]\n"
-            "  -n N               positions to run, prompt included (default 256; as llama2.c's -n)\n"
+            "  -n N               positions to run, prompt included (default 256; as llama2.c's -n);\n"
+            "                     beyond the context the window slides (the last half is re-read)\n"
             "  --temp T           temperature (default 1.0; 0 = greedy)\n"
             "  --top-k K          keep the K most likely tokens (0 = off)\n"
             "  --top-p P          nucleus sampling (default 0.9; 1 = off)\n"
@@ -196,7 +197,8 @@ int fb_cmd_generate(int argc, char **argv) {
         fb_cli_error("--ctx %ld exceeds the model's %d learned positions", ctx, m->cfg.max_seq);
         goto done;
     }
-    if (steps > ctx) steps = ctx;
+    /* -n beyond the context: when a sequence's cache is full, the last half of
+     * its tokens is re-prefilled at positions 0.. (a sliding window). */
 
     /* prompts */
     const char *plist[MAX_SEQS];
@@ -291,6 +293,15 @@ int fb_cmd_generate(int argc, char **argv) {
             int stopped = 0;
             for (int q = 0; q < n_stops && !stopped; q++) stopped = s->text && strstr(s->text, stops[q]) != NULL;
             if (stopped || s->n > steps) { s->done = 1; active--; continue; }
+            if (eng.kv.len[k] >= ctx) {
+                const int keep = (int)ctx / 2;
+                fb_kv_reset(&eng.kv, k);
+                if (fb_engine_prefill(&eng, k, s->tokens + s->n - keep, keep - 1, (int)batch_size) != FB_OK) {
+                    fb_cli_error("%s", fb_last_error());
+                    free(last_logits);
+                    goto done;
+                }
+            }
             row_seq[rows] = k;
             row_tok[rows] = next;
             rows++;

@@ -36,7 +36,8 @@ static void usage(FILE *f) {
             "          --tokenizer SPEC (byte | gpt2:DIR | llama2c:FILE | trained vocab file; default byte)\n"
             "          --val-fraction F (0.1)\n"
             "training: --batch B (32)  --accum K (1)  --steps S (2000)  --lr LR (2e-3)  --min-lr LR (lr/10)\n"
-            "          --warmup W (100)  --wd W (0.1)  --clip C (1.0)  --seed S (1337)  --recompute\n"
+            "          --warmup W (100)  --wd W (0.1, matrices only)  --decay-all  --clip C (1.0)  --seed S (1337)\n"
+            "          --recompute (activation checkpointing)\n"
             "          --threads N  --eval-every N (100)  --eval-windows N (32)  --save-every N (500)\n"
             "          --log-every N (10)  --time-limit SECONDS  --stop-after N (steps this run)\n"
             "          --resume  --quiet\n"
@@ -135,7 +136,7 @@ int fb_cmd_train(int argc, char **argv) {
     long warmup = 100, seed = 1337, threads = 0, eval_every = 100, eval_windows = 32, save_every = 500, log_every = 10;
     long stop_after = 0;
     double lr = 2e-3, min_lr = -1, wd = 0.1, clip = 1.0, val_fraction = 0.1, time_limit = 0;
-    int recompute = 0, resume = 0, quiet = 0, untied = 0;
+    int recompute = 0, resume = 0, quiet = 0, untied = 0, decay_all = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
@@ -143,6 +144,7 @@ int fb_cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--resume")) resume = 1;
         else if (!strcmp(a, "--quiet")) quiet = 1;
         else if (!strcmp(a, "--untied")) untied = 1;
+        else if (!strcmp(a, "--decay-all")) decay_all = 1;
         STR_FLAG("--data", data) STR_FLAG("--out", out) STR_FLAG("--preset", preset) STR_FLAG("--tokenizer", tok_spec)
         LONG_FLAG("--layers", layers, 1, 4096) LONG_FLAG("--dim", dim, 1, 1 << 16) LONG_FLAG("--heads", heads, 1, 4096)
         LONG_FLAG("--kv-heads", kv_heads, 1, 4096) LONG_FLAG("--ff", ff, 1, 1 << 20) LONG_FLAG("--ctx", ctx, 1, 1 << 20)
@@ -208,6 +210,7 @@ int fb_cmd_train(int argc, char **argv) {
         fb_adamw_config ac = fb_adamw_defaults();
         ac.lr = (float)lr;
         ac.weight_decay = (float)wd;
+        ac.decay_all = decay_all;
         if (fb_adamw_init(&opt, m, &ac) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
         fb_rng_seed(&rng, (uint64_t)seed);
         snprintf(st.tokenizer, sizeof st.tokenizer, "%s", fb_tokenizer_spec(tok));

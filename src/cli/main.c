@@ -61,7 +61,13 @@ static void ensure_wait_policy(char **argv) {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("FLASHBLOCK_NO_REEXEC")) return;
     setenv("OMP_WAIT_POLICY", "passive", 1);
     setenv("FLASHBLOCK_NO_REEXEC", "1", 1);
-    execv("/proc/self/exe", argv);
+    /* exec the real path (not /proc/self/exe) so the process keeps its name */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        execv(self, argv);
+    }
     /* exec failed (no /proc): carry on with the runtime's default policy. */
 }
 

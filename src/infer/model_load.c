@@ -188,27 +188,37 @@ static fb_status load_gguf(const char *path, fb_model **out, fb_tokenizer **tok,
     const char *arch;
     uint64_t alen;
     fb_status s = fb_gguf_get_string(&g, "general.architecture", &arch, &alen);
-    if (s == FB_OK && !(alen == 5 && !memcmp(arch, "llama", 5)))
-        s = fb_fail(FB_ERR_UNSUPPORTED, "%s: architecture '%.*s' is not supported (llama only)", path, (int)alen, arch);
+    const int is_gpt2 = s == FB_OK && alen == 4 && !memcmp(arch, "gpt2", 4);
+    if (s == FB_OK && !is_gpt2 && !(alen == 5 && !memcmp(arch, "llama", 5)))
+        s = fb_fail(FB_ERR_UNSUPPORTED, "%s: architecture '%.*s' is not supported (llama, gpt2)", path, (int)alen, arch);
+    const char *A = is_gpt2 ? "gpt2" : "llama";
+    char key[96];
+#define KEY(k) (snprintf(key, sizeof key, "%s." k, A), key)
     uint32_t dim = 0, layers = 0, heads = 0, kvh = 0, ff = 0, ctx = 0;
     float eps = 1e-5f, theta = 10000.0f;
-    if (s == FB_OK) s = gguf_u32(&g, path, "llama.embedding_length", &dim);
-    if (s == FB_OK) s = gguf_u32(&g, path, "llama.block_count", &layers);
-    if (s == FB_OK) s = gguf_u32(&g, path, "llama.attention.head_count", &heads);
-    if (s == FB_OK && gguf_u32(&g, path, "llama.attention.head_count_kv", &kvh) != FB_OK) kvh = heads;
-    if (s == FB_OK) s = gguf_u32(&g, path, "llama.feed_forward_length", &ff);
-    if (s == FB_OK) s = gguf_u32(&g, path, "llama.context_length", &ctx);
+    if (s == FB_OK) s = gguf_u32(&g, path, KEY("embedding_length"), &dim);
+    if (s == FB_OK) s = gguf_u32(&g, path, KEY("block_count"), &layers);
+    if (s == FB_OK) s = gguf_u32(&g, path, KEY("attention.head_count"), &heads);
+    if (s == FB_OK && gguf_u32(&g, path, KEY("attention.head_count_kv"), &kvh) != FB_OK) kvh = heads;
+    if (s == FB_OK) s = gguf_u32(&g, path, KEY("feed_forward_length"), &ff);
+    if (s == FB_OK) s = gguf_u32(&g, path, KEY("context_length"), &ctx);
     if (s == FB_OK) {
-        fb_gguf_get_f32(&g, "llama.attention.layer_norm_rms_epsilon", &eps);
-        fb_gguf_get_f32(&g, "llama.rope.freq_base", &theta);
+        fb_gguf_get_f32(&g, is_gpt2 ? KEY("attention.layer_norm_epsilon") : KEY("attention.layer_norm_rms_epsilon"), &eps);
+        if (!is_gpt2) fb_gguf_get_f32(&g, KEY("rope.freq_base"), &theta);
     }
+#undef KEY
     const fb_gguf_tensor *emb = s == FB_OK ? fb_gguf_find_tensor(&g, "token_embd.weight") : NULL;
     if (s == FB_OK && !emb) s = fb_fail(FB_ERR_FORMAT, "%s: tensor token_embd.weight is missing", path);
     if (s == FB_OK) {
         fb_model_config mc = {0};
-        mc.block = fb_block_config_llama((int)dim, (int)heads, (int)kvh, (int)ff);
+        if (is_gpt2) {
+            mc.block = fb_block_config_gpt2((int)dim, (int)heads);
+            mc.block.d_ff = (int)ff;
+        } else {
+            mc.block = fb_block_config_llama((int)dim, (int)heads, (int)kvh, (int)ff);
+            mc.block.rope_theta = theta;
+        }
         mc.block.norm_eps = eps;
-        mc.block.rope_theta = theta;
         mc.n_layers = (int)layers;
         mc.vocab_size = (int)emb->n_rows;
         mc.max_seq = (int)ctx;
@@ -216,7 +226,14 @@ static fb_status load_gguf(const char *path, fb_model **out, fb_tokenizer **tok,
         s = fb_model_init(&m, &mc);
         if (s != FB_OK) s = fb_fail(FB_ERR_FORMAT, "%s: unusable config: %s", path, fb_last_error());
     }
-    if (s == FB_OK) {
+    if (s == FB_OK && is_gpt2) {
+        /* gpt2 architecture: our tensor names are GGUF's, one to one */
+        for (int i = 0; s == FB_OK && i < m->n_tensors; i++) {
+            const fb_model_tensor_info *t = &m->tensors[i];
+            s = gguf_tensor_into(&g, path, t->name, m->params + t->offset, (uint64_t)(t->ndim == 2 ? t->shape[0] : 1),
+                                 (uint64_t)(t->ndim == 2 ? t->shape[1] : t->shape[0]), q8);
+        }
+    } else if (s == FB_OK) {
         const uint64_t C = dim, D = dim / heads, KV = (uint64_t)kvh * D, V = (uint64_t)m->cfg.vocab_size;
         s = gguf_tensor_into(&g, path, "token_embd.weight", tensor_ptr(m, "token_embd.weight"), V, C, q8);
         if (s == FB_OK) s = gguf_tensor_into(&g, path, "output_norm.weight", tensor_ptr(m, "output_norm.weight"), 1, C, q8);

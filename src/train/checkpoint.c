@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define N_META 24
+#define N_META 32   /* metadata entries written (26 today) */
 
 static const char *norm_name(fb_norm_kind k) { return k == FB_NORM_RMSNORM ? "rmsnorm" : "layernorm"; }
 static const char *mlp_name(fb_mlp_kind k) { return k == FB_MLP_SWIGLU ? "swiglu" : k == FB_MLP_GELU ? "gelu" : "gelu_tanh"; }
@@ -62,6 +62,7 @@ fb_status fb_checkpoint_save(const char *path, fb_model *m, const fb_adamw *opt,
         META("adamw.beta2", "%.9g", (double)opt->cfg.beta2);
         META("adamw.eps", "%.9g", (double)opt->cfg.eps);
         META("adamw.weight_decay", "%.9g", (double)opt->cfg.weight_decay);
+        META("adamw.decay_all", "%d", opt->cfg.decay_all);
     }
 #undef META
     if (st) meta[n++] = (fb_st_kv){"tokenizer", st->tokenizer};
@@ -179,6 +180,9 @@ fb_status fb_checkpoint_load(const char *path, fb_model **out, fb_adamw *opt, fb
         meta_float(&st, path, "adamw.beta2", &ac.beta2);
         meta_float(&st, path, "adamw.eps", &ac.eps);
         meta_float(&st, path, "adamw.weight_decay", &ac.weight_decay);
+        long decay_all = 0;
+        if (fb_safetensors_meta(&st, "adamw.decay_all")) meta_long(&st, path, "adamw.decay_all", 0, 1, &decay_all);
+        ac.decay_all = (int)decay_all;
         s = meta_long(&st, path, "adamw.step", 0, 1L << 40, &step);
         if (s != FB_OK) s = fb_fail(FB_ERR_FORMAT, "%s: holds no optimizer state (a weights-only checkpoint cannot resume)", path);
         if (s == FB_OK) s = fb_adamw_init(opt, m, &ac);
