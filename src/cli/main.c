@@ -1,5 +1,6 @@
 /* flashblock command-line entry point: global setup, then one subcommand. */
 #include "cli/cli.h"
+#include "cli/thread_policy.h"
 #include "flashblock.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,17 +50,23 @@ static void usage(FILE *f) {
             "\n"
             "global options: --help, --version\n"
             "environment: FLASHBLOCK_ISA=generic|avx2|avx512 caps the kernel ISA;\n"
-            "  OMP_WAIT_POLICY (default here: passive, see docs/ARCHITECTURE.md).\n",
-            FB_VERSION_STRING);
+            "  OMP_WAIT_POLICY / GOMP_SPINCOUNT (default here: bounded spinning, GOMP_SPINCOUNT=%s;\n"
+            "  see docs/ARCHITECTURE.md, Threads).\n",
+            FB_VERSION_STRING, FB_DEFAULT_SPINCOUNT);
 }
 
 /* OpenMP reads its wait policy once, when the runtime loads, before main().
- * Threads that spin while waiting collapse when other processes share the
- * cores, so unless the user chose a policy we re-run ourselves with
- * OMP_WAIT_POLICY=passive (sleeping waits). */
+ * Unbounded spinning collapses when other processes share the cores, and
+ * sleeping at once makes decode (dozens of short parallel regions per token)
+ * pay a wake-up per region; so unless the user chose a policy we re-run
+ * ourselves with bounded spinning: GOMP_SPINCOUNT for GCC's libgomp,
+ * KMP_BLOCKTIME (ms) for LLVM's libomp. `flashblock bench threads` measures
+ * the three policies on idle and loaded cores. */
 static void ensure_wait_policy(char **argv) {
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("FLASHBLOCK_NO_REEXEC")) return;
-    setenv("OMP_WAIT_POLICY", "passive", 1);
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("KMP_BLOCKTIME") || getenv("FLASHBLOCK_NO_REEXEC"))
+        return;
+    setenv("GOMP_SPINCOUNT", FB_DEFAULT_SPINCOUNT, 1);
+    setenv("KMP_BLOCKTIME", "1", 1);
     setenv("FLASHBLOCK_NO_REEXEC", "1", 1);
     /* exec the real path (not /proc/self/exe) so the process keeps its name */
     char self[4096];
@@ -68,7 +75,7 @@ static void ensure_wait_policy(char **argv) {
         self[n] = '\0';
         execv(self, argv);
     }
-    /* exec failed (no /proc): carry on with the runtime's default policy. */
+    /* exec failed: carry on with the runtime's default policy. */
 }
 
 int main(int argc, char **argv) {

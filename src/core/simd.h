@@ -112,6 +112,13 @@ static inline fvec fv_pow2i(fvec n) { return ldexpf(1.0f, (int)n); }
 static inline fvec fv_zero_below(fvec v, fvec x, float lo) { return x >= lo ? v : 0.0f; }
 #endif
 
+/* Hint that p will be read soon (streaming weights in GEMV). */
+#if defined(__GNUC__)
+#define fv_prefetch(p) __builtin_prefetch((p), 0, 0)
+#else
+#define fv_prefetch(p) ((void)(p))
+#endif
+
 /* 2^x: split x = n + f with |f| <= 0.5, 2^f by a degree-6 polynomial
  * (Cephes exp2f coefficients), 2^n through the exponent bits. */
 static inline fvec fv_exp2(fvec x) {

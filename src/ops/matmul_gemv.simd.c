@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #define GEMV_MAX_N 8
+#define PF_DIST 256   /* floats ahead to prefetch (1 KiB) */
 
 void matmul_forward_blas(const fb_op_args *a);
 
@@ -21,6 +22,10 @@ static inline void rows4(float *y, const float *x, const float *W, const float *
     const float *w0 = W + o * C, *w1 = w0 + C, *w2 = w1 + C, *w3 = w2 + C;
     int64_t c = 0;
     for (; c + FV_N <= C; c += FV_N) {
+        if ((c & 15) == 0) {   /* one cache line ahead per row stream, a few lines out */
+            fv_prefetch(w0 + c + PF_DIST); fv_prefetch(w1 + c + PF_DIST);
+            fv_prefetch(w2 + c + PF_DIST); fv_prefetch(w3 + c + PF_DIST);
+        }
         fvec a0 = fv_load(w0 + c), a1 = fv_load(w1 + c), a2 = fv_load(w2 + c), a3 = fv_load(w3 + c);
         for (int j = 0; j < n; j++) {
             fvec xv = fv_load(x + j * C + c);
