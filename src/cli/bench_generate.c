@@ -49,12 +49,18 @@ static double bandwidth_gbs(void) {
     return best;
 }
 
+static size_t g_engine_scratch;   /* bytes of engine scratch of the last decode_tps */
+
 static double decode_tps(fb_model *m, int q8, int tokens, int ctx, int prefill_tokens) {
     fb_engine e;
-    if (fb_engine_init(&e, m, 1, ctx, prefill_tokens > 1 ? prefill_tokens : 1, q8) != FB_OK) return -1;
+    const int rows = prefill_tokens > 256 ? 256 : (prefill_tokens > 1 ? prefill_tokens : 1);   /* prefill chunk */
+    if (fb_engine_init(&e, m, 1, ctx, rows, q8) != FB_OK) return -1;
+    const fb_block_config *c = &m->cfg.block;
+    g_engine_scratch = (size_t)rows * sizeof(float) *
+                       (size_t)(5 * c->d_model + 3 * c->d_ff + m->cfg.vocab_size + c->n_heads + 2 * c->n_kv_heads * (c->d_model / c->n_heads));
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)(prefill_tokens > 1 ? prefill_tokens : 1));
     for (int i = 0; i < prefill_tokens; i++) ids[i] = (int32_t)((i * 7919) % m->cfg.vocab_size);
-    if (prefill_tokens > 0) fb_engine_prefill(&e, 0, ids, prefill_tokens, prefill_tokens);
+    if (prefill_tokens > 0) fb_engine_prefill(&e, 0, ids, prefill_tokens, rows);
     int seq = 0;
     int32_t tok = 1;
     fb_engine_step(&e, 1, &seq, &tok, NULL);   /* warm-up */
@@ -127,7 +133,7 @@ int fb_bench_generate(int argc, char **argv) {
     if (peer && !tok) return fb_cli_usage_error(cmd, "--llama2c-run needs -z tokenizer.bin (a 32000-token llama2.c tokenizer)");
     if (threads == 0) threads = sysconf(_SC_NPROCESSORS_ONLN);
     fb_set_threads((int)threads);
-    const double bw = bandwidth_gbs();
+    const double bw = long_ctx ? 0 : bandwidth_gbs();   /* its 1 GiB buffer would dominate the peak RSS of --long */
     if (!json) printf("memory bandwidth (streaming read, %ld threads): %.1f GB/s\n", threads, bw);
     char tmpdir[] = "/tmp/flashblock-bench-XXXXXX";
     if (peer && !mkdtemp(tmpdir)) return fb_cli_error("cannot create a temporary directory");
@@ -149,11 +155,16 @@ int fb_bench_generate(int argc, char **argv) {
             double tps = decode_tps(m, 0, (int)tokens, ctx, (int)long_ctx);
             size_t hwm = fb_vm_hwm_bytes();
             const double wbytes = (double)fb_model_num_params(m) * 4, kvb = 2.0 * mc.n_layers * ctx * sh->dim * 4;
-            printf(json ? "{\"bench\":\"generate_long\",\"shape\":\"%s\",\"cached\":%ld,\"threads\":%ld,\"decode_tps\":%.2f,"
-                          "\"peak_rss\":%zu,\"weights_bytes\":%.0f,\"kv_bytes\":%.0f,\"seconds\":%.1f}\n"
-                        : "%s decode after %ld cached tokens, %ld threads: %.1f tokens/s; peak RSS %zu bytes = weights %.0f + KV %.0f + %.0f other (%.1f s)\n",
-                   sh->name, long_ctx, threads, tps, hwm, wbytes, kvb, (double)hwm - wbytes - kvb, fb_now_sec() - t0);
-            if (json) (void)0;
+            const double sc = (double)g_engine_scratch, mib = 1048576.0;
+            if (json)
+                printf("{\"bench\":\"generate_long\",\"shape\":\"%s\",\"cached\":%ld,\"threads\":%ld,\"decode_tps\":%.2f,"
+                       "\"peak_rss\":%zu,\"weights_bytes\":%.0f,\"kv_bytes\":%.0f,\"engine_scratch_bytes\":%.0f}\n",
+                       sh->name, long_ctx, threads, tps, hwm, wbytes, kvb, sc);
+            else
+                printf("%s decode after %ld cached tokens, %ld threads: %.1f tokens/s; peak RSS %.1f MiB = weights %.1f + KV cache "
+                       "%.1f + engine scratch (256-token prefill chunks) %.1f + %.1f other (%.1f s)\n",
+                       sh->name, long_ctx, threads, tps, (double)hwm / mib, wbytes / mib, kvb / mib, sc / mib,
+                       ((double)hwm - wbytes - kvb - sc) / mib, fb_now_sec() - t0);
             fb_model_free(m);
             continue;
         }

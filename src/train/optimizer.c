@@ -48,7 +48,7 @@ void fb_adamw_step(fb_adamw *opt, fb_model *m, float lr) {
         float *restrict mm = opt->m + t->offset, *restrict vv = opt->v + t->offset;
         const int64_t n = (int64_t)t->numel;
         /* Same arithmetic as torch.optim.AdamW (decay first, then the Adam step). */
-        #pragma omp parallel for simd schedule(static) if (n > 65536)
+        #pragma omp parallel for schedule(static) if (n > 65536)
         for (int64_t k = 0; k < n; k++) {
             float gk = g[k];
             p[k] *= 1.0f - lr * wd;
@@ -72,7 +72,6 @@ double fb_grad_norm(fb_model *m) {
     for (int64_t b = 0; b < nb; b++) {
         const int64_t k0 = b * NORM_BLOCK, k1 = k0 + NORM_BLOCK < n ? k0 + NORM_BLOCK : n;
         double s = 0;
-        #pragma omp simd reduction(+ : s)
         for (int64_t k = k0; k < k1; k++) s += (double)g[k] * g[k];
         part[b] = s;
     }
@@ -89,7 +88,7 @@ double fb_clip_grad_norm(fb_model *m, double max_norm) {
         if (coef < 1.0) {
             float *g = m->grads;
             const int64_t n = (int64_t)m->n_floats;
-            #pragma omp parallel for simd schedule(static)
+            #pragma omp parallel for schedule(static)
             for (int64_t k = 0; k < n; k++) g[k] = (float)(g[k] * coef);
         }
     }
