@@ -96,7 +96,7 @@ static void emit(const fb_tokenizer *tok, seq_state *s, int32_t id, FILE *out) {
         if (id == fb_tokenizer_bos_id(tok)) len = 0;
         if (b && len && s->prev == fb_tokenizer_bos_id(tok) && b[0] == ' ') { b++; len--; }
         if (b && len == 1 && !(isprint((unsigned char)b[0]) || isspace((unsigned char)b[0]))) len = 0;
-    } else if (fb_token_decoder_push(s->dec, id, &b, &len) != FB_OK) {
+    } else if (id == fb_tokenizer_bos_id(tok) || fb_token_decoder_push(s->dec, id, &b, &len) != FB_OK) {   /* BOS prints nothing */
         len = 0;
     }
     s->prev = id;
@@ -226,7 +226,12 @@ int fb_cmd_generate(int argc, char **argv) {
     for (int k = 0; k < n_seqs; k++) {
         size_t n = 0, cap = 0;
         int32_t *ids = NULL;
-        if (fb_tokenizer_encode(tok, plist[k], strlen(plist[k]), bos >= 0 ? FB_TOK_ADD_BOS : 0, &ids, &n, &cap) != FB_OK) {
+        /* SentencePiece-style models are trained with BOS first (llama2.c adds it);
+         * GPT-2-style byte-level vocabularies start from <|endoftext|> only when
+         * there is no prompt text at all. */
+        const int sp = fb_tokenizer_get_kind(tok) == FB_TOKENIZER_LLAMA2C;
+        const unsigned flags = bos >= 0 && (sp || !*plist[k]) ? FB_TOK_ADD_BOS : 0;
+        if (fb_tokenizer_encode(tok, plist[k], strlen(plist[k]), flags, &ids, &n, &cap) != FB_OK) {
             fb_cli_error("prompt %d: %s", k + 1, fb_last_error());
             goto done;
         }

@@ -40,6 +40,16 @@ err=$(FLASHBLOCK_FAULT_NAN_STEP=19 "$fb" train "${common[@]}" --out "$work/full"
 echo "$err" | grep -q "step" || die "NaN message does not name the step: $err"
 cmp -s "$work/full/model.safetensors" "$work/good.safetensors" && echo "ok: NaN stop: $err" || die "checkpoint changed after NaN"
 
+# Ctrl-C: a checkpoint is saved and the run exits cleanly (status 0)
+"$fb" train "${common[@]}" --steps 1000000 --out "$work/sigint" > /dev/null 2> "$work/sigint.err" &
+pid=$!
+for i in $(seq 1 100); do [ -s "$work/sigint/loss.csv" ] && [ "$(wc -l < "$work/sigint/loss.csv")" -gt 3 ] && break; sleep 0.1; done
+kill -INT $pid; wait $pid; rc=$?
+if [ $rc -eq 0 ] && grep -q interrupted "$work/sigint.err" && [ -s "$work/sigint/model.safetensors" ]; then
+    echo "ok: Ctrl-C: $(cat "$work/sigint.err")"
+    "$fb" eval -m "$work/sigint/model.safetensors" --data "$work/corpus.txt" --json > /dev/null || die "checkpoint saved on Ctrl-C does not load"
+else die "Ctrl-C: exit $rc, $(cat "$work/sigint.err")"; fi
+
 # Bad input: exit code, one line, nothing overwritten
 check() {  # want-rc description cmd...
     want=$1; shift; what=$1; shift
