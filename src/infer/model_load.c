@@ -25,9 +25,16 @@ static float *tensor_ptr(fb_model *m, const char *name) {
 }
 
 /* ---- llama2.c ------------------------------------------------------------ */
+/* Rows are copied (dequantized for v2) in parallel: loading is page faults
+ * on the source mapping and the destination, which both cores can serve. */
 static fb_status copy_l2c(const fb_llama2c *f, const fb_llama2c_tensor *t, float *dst) {
-    for (uint64_t r = 0; r < t->rows; r++) FB_TRY(fb_llama2c_row_f32(t, r, dst + r * t->cols, f->cfg.group_size));
-    return FB_OK;
+    int failed = 0;
+    #pragma omp parallel for schedule(static) if (t->rows * t->cols > (1u << 16)) reduction(| : failed)
+    for (int64_t r = 0; r < (int64_t)t->rows; r++)
+        failed |= fb_llama2c_row_f32(t, (uint64_t)r, dst + (uint64_t)r * t->cols, f->cfg.group_size) != FB_OK;
+    return failed ? fb_fail(FB_ERR_FORMAT, "llama2.c: cannot read a %llux%llu tensor", (unsigned long long)t->rows,
+                            (unsigned long long)t->cols)
+                  : FB_OK;
 }
 
 static fb_status load_llama2c(const char *path, fb_model **out, int *q8) {
