@@ -3,6 +3,7 @@
  * thread, so results do not depend on the thread count). */
 #include "core/simd.h"
 #include "ops/ops.h"
+#include "ops/rope.h"
 #include <math.h>
 #include <stdlib.h>
 
@@ -22,11 +23,7 @@ void FB_SIMD(rope_backward)(const fb_op_args *a) {
         #pragma omp for schedule(static)
         for (int64_t bt = 0; bt < B * T; bt++) {
             const double pos = (double)(pos0 + bt % T);
-            for (int64_t i = 0; i < half; i++) {
-                double ang = pos * pow(theta, -(double)(2 * i) / (double)D);
-                cs[2 * i] = (float)cos(ang);
-                cs[2 * i + 1] = (float)sin(ang);
-            }
+            fb_rope_angles(cs, pos, D, theta);
             for (int64_t h = 0; h < H; h++) {
                 const float *gp = dy + bt * stride + h * D;
                 float *xp = dx + bt * stride + h * D;
