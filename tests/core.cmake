@@ -18,3 +18,6 @@ add_test(NAME cli_errors COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/core/test_cli_error
 
 fb_add_test(test_grad_check core/test_grad_check.c)
 add_test(NAME grad_check COMMAND test_grad_check)
+
+fb_add_test(test_gemm core/test_gemm.c)
+add_test(NAME sgemm_vs_reference COMMAND test_gemm)

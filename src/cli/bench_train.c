@@ -65,8 +65,7 @@ int fb_bench_train(int argc, char **argv) {
         float loss;
         fb_model_zero_grad(m);
         if (fb_model_forward_backward(m, ids, tgt, (int)B, (int)T, 1.0f, &loss) != FB_OK) return fb_cli_error("%s", fb_last_error());
-        fb_clip_grad_norm(m, 1.0);
-        fb_adamw_step(&opt, m, 1e-4f);
+        fb_adamw_step_scaled(&opt, m, 1e-4f, fb_clip_coef(fb_grad_norm(m), 1.0));
         if (r >= 0) t[r] = fb_now_sec() - t0;
     }
     const double s = fb_median(t, (int)reps), params = (double)fb_model_num_params(m);

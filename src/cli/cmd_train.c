@@ -287,14 +287,14 @@ int fb_cmd_train(int argc, char **argv) {
         }
         if (rc) break;
         if (fault_step && st.step + 1 == fault_step) fb_model_grads(m)[0] = NAN;   /* test hook */
-        const double norm = fb_clip_grad_norm(m, clip);
+        const double norm = fb_grad_norm(m);
         if (!isfinite(norm)) {
             fb_cli_error("step %ld: gradient norm is not finite; stopping, the last checkpoint %s is intact", step + 1, ckpt);
             rc = 1;
             break;
         }
         const float cur_lr = fb_lr_schedule(step, warmup, steps, (float)lr, (float)min_lr);
-        fb_adamw_step(&opt, m, cur_lr);
+        fb_adamw_step_scaled(&opt, m, cur_lr, fb_clip_coef(norm, clip));   /* clipping fused into the update */
         st.step = step + 1;
         const double train_loss = loss_sum / (double)accum;
         const double dt = fb_now_sec() - ts, elapsed = fb_now_sec() - t0;

@@ -37,6 +37,7 @@ static inline fvec fv_add(fvec a, fvec b) { return _mm512_add_ps(a, b); }
 static inline fvec fv_sub(fvec a, fvec b) { return _mm512_sub_ps(a, b); }
 static inline fvec fv_mul(fvec a, fvec b) { return _mm512_mul_ps(a, b); }
 static inline fvec fv_div(fvec a, fvec b) { return _mm512_div_ps(a, b); }
+static inline fvec fv_sqrt(fvec a) { return _mm512_sqrt_ps(a); }
 static inline fvec fv_fma(fvec a, fvec b, fvec c) { return _mm512_fmadd_ps(a, b, c); }
 static inline fvec fv_max(fvec a, fvec b) { return _mm512_max_ps(a, b); }
 static inline fvec fv_min(fvec a, fvec b) { return _mm512_min_ps(a, b); }
@@ -67,6 +68,7 @@ static inline fvec fv_add(fvec a, fvec b) { return _mm256_add_ps(a, b); }
 static inline fvec fv_sub(fvec a, fvec b) { return _mm256_sub_ps(a, b); }
 static inline fvec fv_mul(fvec a, fvec b) { return _mm256_mul_ps(a, b); }
 static inline fvec fv_div(fvec a, fvec b) { return _mm256_div_ps(a, b); }
+static inline fvec fv_sqrt(fvec a) { return _mm256_sqrt_ps(a); }
 static inline fvec fv_fma(fvec a, fvec b, fvec c) { return _mm256_fmadd_ps(a, b, c); }
 static inline fvec fv_max(fvec a, fvec b) { return _mm256_max_ps(a, b); }
 static inline fvec fv_min(fvec a, fvec b) { return _mm256_min_ps(a, b); }
@@ -102,6 +104,7 @@ static inline fvec fv_add(fvec a, fvec b) { return a + b; }
 static inline fvec fv_sub(fvec a, fvec b) { return a - b; }
 static inline fvec fv_mul(fvec a, fvec b) { return a * b; }
 static inline fvec fv_div(fvec a, fvec b) { return a / b; }
+static inline fvec fv_sqrt(fvec a) { return sqrtf(a); }
 static inline fvec fv_fma(fvec a, fvec b, fvec c) { return fmaf(a, b, c); }
 static inline fvec fv_max(fvec a, fvec b) { return a > b ? a : b; }
 static inline fvec fv_min(fvec a, fvec b) { return a < b ? a : b; }

@@ -8,12 +8,12 @@
  *   dh_chunk += L·W                     (sgemm, tiles over C)
  *   dW       += Lᵀ·h_chunk              (sgemm, tiles over V)
  * Chunks run in a fixed order and every GEMM is cut in tiles of a fixed size,
- * each computed by one single-threaded sgemm call: dW accumulates chunk after
+ * each computed by one single-threaded fb_sgemm call (ops/gemm.h): dW accumulates chunk after
  * chunk in the same order whatever the thread count, so the results are the
  * same bits for any number of threads. */
 #include "core/simd.h"
 #include "ops/ops.h"
-#include <cblas.h>
+#include "ops/gemm.h"
 #include <math.h>
 #include <stdlib.h>
 
@@ -85,8 +85,7 @@ void FB_SIMD(crossentropy_fused)(const fb_op_args *a) {
         #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < tv; t++) {
             int64_t v0 = t * TILE_V, cols = min64(TILE_V, V - v0);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)C, 1.0f, hc, (int)C,
-                        W + v0 * C, (int)C, 0.0f, L + v0, (int)V);
+            fb_sgemm(0, 1, rows, cols, C, 1.0f, hc, C, W + v0 * C, C, 0.0f, L + v0, V);
         }
         #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
@@ -105,12 +104,10 @@ void FB_SIMD(crossentropy_fused)(const fb_op_args *a) {
         for (int64_t t = 0; t < tc + tv; t++) {
             if (t < tc) {   /* dh[chunk, c0:c1] += L · W[:, c0:c1] */
                 int64_t c0 = t * TILE_C, cols = min64(TILE_C, C - c0);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)cols, (int)V, 1.0f, L, (int)V,
-                            W + c0, (int)C, 1.0f, dh + n0 * C + c0, (int)C);
+                fb_sgemm(0, 0, rows, cols, V, 1.0f, L, V, W + c0, C, 1.0f, dh + n0 * C + c0, C);
             } else {        /* dW[v0:v1, :] += L[:, v0:v1]ᵀ · h_chunk */
                 int64_t v0 = (t - tc) * TILE_V, vr = min64(TILE_V, V - v0);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)vr, (int)C, (int)rows, 1.0f, L + v0, (int)V,
-                            hc, (int)C, 1.0f, dW + v0 * C, (int)C);
+                fb_sgemm(1, 0, vr, C, rows, 1.0f, L + v0, V, hc, C, 1.0f, dW + v0 * C, C);
             }
         }
     }

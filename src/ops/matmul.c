@@ -1,9 +1,9 @@
 /* Matmul y[N,OC] = x[N,C]·Wᵀ + b. The reference is three loops; the fast
- * path hands column blocks of y to OpenBLAS sgemm, one block per OpenMP
- * thread (OpenBLAS runs single-threaded, see core/runtime.c), which also
- * covers N = 1 (decode) as a parallel GEMV. */
+ * path hands column blocks of y to fb_sgemm (ops/gemm.h: our AVX-512 kernel,
+ * or OpenBLAS), one single-threaded call per OpenMP thread, which also
+ * covers N = 1 (decode) as a parallel GEMV (fb_sgemm sends it to OpenBLAS). */
 #include "ops/ops.h"
-#include <cblas.h>
+#include "ops/gemm.h"
 #include <omp.h>
 #include <string.h>
 
@@ -35,8 +35,7 @@ void matmul_forward_blas(const fb_op_args *a) {
             if (b) {
                 for (int64_t n = 0; n < N; n++) memcpy(y + n * OC + o0, b + o0, (size_t)w * sizeof(float));
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)w, (int)C, 1.0f, x, (int)C,
-                        W + o0 * C, (int)C, b ? 1.0f : 0.0f, y + o0, (int)OC);
+            fb_sgemm(0, 1, N, w, C, 1.0f, x, C, W + o0 * C, C, b ? 1.0f : 0.0f, y + o0, OC);
         }
     }
 }

@@ -2,13 +2,13 @@
  *
  * The reference is plain loops with double accumulators. The fast path cuts
  * every output into tiles of a FIXED size (independent of the thread count)
- * and hands each tile to one OpenBLAS sgemm call (OpenBLAS runs
- * single-threaded, see core/runtime.c); the reduction over N of dW and db is
+ * and hands each tile to one single-threaded fb_sgemm call (ops/gemm.h: our
+ * AVX-512 kernel, or OpenBLAS single-threaded); the reduction over N of dW and db is
  * never split, so each output element is computed by exactly one call with
  * the same arguments whatever the number of threads: bitwise deterministic,
  * no atomics. */
 #include "ops/ops.h"
-#include <cblas.h>
+#include "ops/gemm.h"
 #include <stdlib.h>
 
 void matmul_backward_ref(const fb_op_args *a) {
@@ -58,14 +58,12 @@ void matmul_backward_blas(const fb_op_args *a) {
             /* dx[n0:n1, c0:c1] += dy[n0:n1, :] · W[:, c0:c1] */
             int64_t n0 = (t / tc) * TILE_N, c0 = (t % tc) * TILE_C;
             int64_t rows = min64(TILE_N, N - n0), cols = min64(TILE_C, C - c0);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)cols, (int)OC, 1.0f, dy + n0 * OC,
-                        (int)OC, W + c0, (int)C, 1.0f, dx + n0 * C + c0, (int)C);
+            fb_sgemm(0, 0, rows, cols, OC, 1.0f, dy + n0 * OC, OC, W + c0, C, 1.0f, dx + n0 * C + c0, C);
         } else if (t < n_dx + n_dw) {
             /* dW[o0:o1, c0:c1] += dy[:, o0:o1]ᵀ · x[:, c0:c1] */
             int64_t u = t - n_dx, o0 = (u / tc) * TILE_O, c0 = (u % tc) * TILE_C;
             int64_t rows = min64(TILE_O, OC - o0), cols = min64(TILE_C, C - c0);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)cols, (int)N, 1.0f, dy + o0, (int)OC,
-                        x + c0, (int)C, 1.0f, dW + o0 * C + c0, (int)C);
+            fb_sgemm(1, 0, rows, cols, N, 1.0f, dy + o0, OC, x + c0, C, 1.0f, dW + o0 * C + c0, C);
         } else {
             /* db[o0:o1] += Σ_n dy[n, o0:o1], rows in order */
             int64_t o0 = (t - n_dx - n_dw) * TILE_O, cols = min64(TILE_O, OC - o0);

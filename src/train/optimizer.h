@@ -21,12 +21,18 @@ fb_status fb_adamw_init(fb_adamw *opt, const fb_model *m, const fb_adamw_config 
 void      fb_adamw_free(fb_adamw *opt);
 /* One update with learning rate lr (the schedule's value for this step). */
 void      fb_adamw_step(fb_adamw *opt, fb_model *m, float lr);
+/* The same with every gradient multiplied by grad_scale on the fly (the
+ * clipping coefficient): saves a pass over the gradients. */
+void      fb_adamw_step_scaled(fb_adamw *opt, fb_model *m, float lr, float grad_scale);
 
 /* L2 norm of all gradients (double accumulation, fixed order). */
 double    fb_grad_norm(fb_model *m);
 /* Scale gradients so their global norm is at most max_norm (as
  * torch.nn.utils.clip_grad_norm_); returns the norm before clipping. */
 double    fb_clip_grad_norm(fb_model *m, double max_norm);
+/* The factor clip_grad_norm_ would multiply the gradients by (1 if the norm
+ * is within max_norm or max_norm <= 0). */
+float     fb_clip_coef(double norm, double max_norm);
 
 /* Linear warmup over warmup steps, then cosine decay to min_lr at total. */
 float fb_lr_schedule(long step, long warmup, long total, float max_lr, float min_lr);
