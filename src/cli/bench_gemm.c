@@ -1,6 +1,7 @@
-/* flashblock bench gemm: fp32 GEMM throughput of the matmul op (OpenBLAS
- * sgemm, column blocks split over our threads) at M×N×K, default
- * 4096×3072×768 — the roofline the attention and block targets refer to. */
+/* flashblock bench gemm: fp32 GEMM throughput of the matmul op (fb_sgemm:
+ * our AVX-512 kernel, or OpenBLAS without AVX-512; column blocks split over
+ * our threads) at M×N×K, default 4096×3072×768 — the roofline the attention
+ * and block targets refer to. */
 #include "cli/args.h"
 #include "cli/bench_util.h"
 #include "cli/cli.h"
