@@ -8,34 +8,7 @@
 
 #define PAR_IF(n) if ((n) > 65536)
 
-void FB_SIMD(rope_forward)(const fb_op_args *a) {
-    const float *x = a->in[0];
-    float *y = a->out[0];
-    const int64_t B = a->d[0], T = a->d[1], H = a->d[2], D = a->d[3], stride = a->d[4], pos0 = a->d[5];
-    const double theta = a->f[0];
-    const int64_t half = D / 2;
-    /* Angles in double: pos·freq loses ~1e-3 rad in float at pos 32k. The
-     * cos/sin of a token are shared by all its heads. */
-    #pragma omp parallel PAR_IF(B * T * H * D)
-    {
-        float *cs = malloc(sizeof(float) * 2 * (size_t)(half > 0 ? half : 1));
-        #pragma omp for schedule(static)
-        for (int64_t bt = 0; bt < B * T; bt++) {
-            const double pos = (double)(pos0 + bt % T);
-            fb_rope_angles(cs, pos, D, theta);
-            for (int64_t h = 0; h < H; h++) {
-                const float *xp = x + bt * stride + h * D;
-                float *yp = y + bt * stride + h * D;
-                for (int64_t i = 0; i < half; i++) {
-                    float x0 = xp[2 * i], x1 = xp[2 * i + 1], c = cs[2 * i], s = cs[2 * i + 1];
-                    yp[2 * i] = x0 * c - x1 * s;
-                    yp[2 * i + 1] = x0 * s + x1 * c;
-                }
-            }
-        }
-        free(cs);
-    }
-}
+void FB_SIMD(rope_forward)(const fb_op_args *a) { fb_rope_rotate(a, 1.0f); }
 
 void FB_SIMD(gelu_tanh_forward)(const fb_op_args *a) {
     const float *x = a->in[0];

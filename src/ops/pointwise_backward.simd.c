@@ -11,32 +11,7 @@
 
 /* Inverse rotation of each interleaved pair; angles in double as in the
  * forward, cos/sin shared by the heads of a token. In place allowed. */
-void FB_SIMD(rope_backward)(const fb_op_args *a) {
-    const float *dy = a->in[0];
-    float *dx = a->out[0];
-    const int64_t B = a->d[0], T = a->d[1], H = a->d[2], D = a->d[3], stride = a->d[4], pos0 = a->d[5];
-    const double theta = a->f[0];
-    const int64_t half = D / 2;
-    #pragma omp parallel PAR_IF(B * T * H * D)
-    {
-        float *cs = malloc(sizeof(float) * 2 * (size_t)(half > 0 ? half : 1));
-        #pragma omp for schedule(static)
-        for (int64_t bt = 0; bt < B * T; bt++) {
-            const double pos = (double)(pos0 + bt % T);
-            fb_rope_angles(cs, pos, D, theta);
-            for (int64_t h = 0; h < H; h++) {
-                const float *gp = dy + bt * stride + h * D;
-                float *xp = dx + bt * stride + h * D;
-                for (int64_t i = 0; i < half; i++) {
-                    float g0 = gp[2 * i], g1 = gp[2 * i + 1], c = cs[2 * i], s = cs[2 * i + 1];
-                    xp[2 * i] = g0 * c + g1 * s;
-                    xp[2 * i + 1] = g1 * c - g0 * s;
-                }
-            }
-        }
-        free(cs);
-    }
-}
+void FB_SIMD(rope_backward)(const fb_op_args *a) { fb_rope_rotate(a, -1.0f); }
 
 void FB_SIMD(gelu_tanh_backward)(const fb_op_args *a) {
     const float *dy = a->in[0], *x = a->in[1];

@@ -5,12 +5,44 @@
 #define FB_OPS_ROPE_H
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include "ops/ops.h"
 
 static inline void fb_rope_angles(float *cs, double pos, int64_t D, double theta) {
     for (int64_t i = 0; i < D / 2; i++) {
         double ang = pos * pow(theta, -(double)(2 * i) / (double)D);
         cs[2 * i] = (float)cos(ang);
         cs[2 * i + 1] = (float)sin(ang);
+    }
+}
+/* y = rotation of every interleaved pair (x[2i], x[2i+1]) of every head by
+ * sign·angle: sign +1 is the forward pass, -1 its backward (the transpose of
+ * a rotation is the rotation by minus the angle). Slots as FB_OP_ROPE_FWD;
+ * in place allowed. The cos/sin of a token are shared by all its heads. */
+static inline void fb_rope_rotate(const fb_op_args *a, float sign) {
+    const float *x = a->in[0];
+    float *y = a->out[0];
+    const int64_t B = a->d[0], T = a->d[1], H = a->d[2], D = a->d[3], stride = a->d[4], pos0 = a->d[5];
+    const double theta = a->f[0];
+    const int64_t half = D / 2;
+    #pragma omp parallel if (B * T * H * D > 65536)
+    {
+        float *cs = malloc(sizeof(float) * 2 * (size_t)(half > 0 ? half : 1));
+        if (!cs) abort();   /* D floats; kernels have no error channel */
+        #pragma omp for schedule(static)
+        for (int64_t bt = 0; bt < B * T; bt++) {
+            fb_rope_angles(cs, (double)(pos0 + bt % T), D, theta);
+            for (int64_t h = 0; h < H; h++) {
+                const float *xp = x + bt * stride + h * D;
+                float *yp = y + bt * stride + h * D;
+                for (int64_t i = 0; i < half; i++) {
+                    const float x0 = xp[2 * i], x1 = xp[2 * i + 1], c = cs[2 * i], s = sign * cs[2 * i + 1];
+                    yp[2 * i] = x0 * c - x1 * s;
+                    yp[2 * i + 1] = x0 * s + x1 * c;
+                }
+            }
+        }
+        free(cs);
     }
 }
 #endif
