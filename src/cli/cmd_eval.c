@@ -81,8 +81,7 @@ int fb_cmd_eval(int argc, char **argv) {
     if (tok_spec) {
         fb_tokenizer_free(tok);
         tok = NULL;
-        fb_status ts = strchr(tok_spec, ':') || !strcmp(tok_spec, "byte") ? fb_tokenizer_load(&tok, tok_spec)
-                                                                          : fb_tokenizer_load_llama2c(&tok, tok_spec, m->cfg.vocab_size);
+        fb_status ts = fb_tokenizer_load_for_model(&tok, tok_spec, m->cfg.vocab_size);
         if (ts != FB_OK) { fb_cli_error("tokenizer %s: %s", tok_spec, fb_last_error()); goto done; }
     }
     if (!tok) { fb_cli_error("%s carries no tokenizer: give one with -z", model_path); goto done; }

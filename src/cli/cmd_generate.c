@@ -164,18 +164,7 @@ int fb_cmd_generate(int argc, char **argv) {
     int q8_source = 0;
     if (fb_model_load_any(model_path, &m, &own_tok, &fmt, &q8_source) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
     if (tok_spec) {
-        fb_status s;
-        if (!strchr(tok_spec, ':') && strcmp(tok_spec, "byte") && access(tok_spec, R_OK) == 0) {
-            /* a bare file: llama2.c tokenizer.bin, or a trained flashblock vocabulary */
-            FILE *f = fopen(tok_spec, "rb");
-            char head[16] = {0};
-            size_t got = f ? fread(head, 1, sizeof head - 1, f) : 0;
-            if (f) fclose(f);
-            if (got >= 13 && !memcmp(head, "flashblock-bpe", 14 < got ? 14 : got)) s = fb_tokenizer_load(&tok, tok_spec);
-            else s = fb_tokenizer_load_llama2c(&tok, tok_spec, m->cfg.vocab_size);
-        } else {
-            s = fb_tokenizer_load(&tok, tok_spec);
-        }
+        fb_status s = fb_tokenizer_load_for_model(&tok, tok_spec, m->cfg.vocab_size);
         if (s != FB_OK) { fb_cli_error("tokenizer %s: %s", tok_spec, fb_last_error()); goto done; }
         fb_tokenizer_free(own_tok);
         own_tok = NULL;

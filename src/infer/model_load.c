@@ -271,6 +271,18 @@ static fb_status load_gguf(const char *path, fb_model **out, fb_tokenizer **tok,
     return FB_OK;
 }
 
+fb_status fb_tokenizer_load_for_model(fb_tokenizer **out, const char *spec, int vocab_size) {
+    if (!out || !spec) return fb_fail(FB_ERR_INVALID_ARG, "tokenizer: NULL argument");
+    if (strchr(spec, ':') || !strcmp(spec, "byte")) return fb_tokenizer_load(out, spec);
+    FILE *f = fopen(spec, "rb");
+    if (!f) return fb_fail(FB_ERR_IO, "%s: cannot open", spec);
+    char head[14] = {0};
+    size_t got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    if (got == sizeof head && !memcmp(head, "flashblock-bpe", sizeof head)) return fb_tokenizer_load(out, spec);
+    return fb_tokenizer_load_llama2c(out, spec, vocab_size);
+}
+
 fb_status fb_model_load_any(const char *path, fb_model **m, fb_tokenizer **tok, fb_model_format *fmt, int *q8) {
     if (!path || !m || !tok) return fb_fail(FB_ERR_INVALID_ARG, "model load: NULL argument");
     *m = NULL;

@@ -23,4 +23,10 @@ typedef enum fb_model_format {
  * set when the weights were stored as Q8_0 (GGUF) or int8 (llama2.c v2). */
 fb_status fb_model_load_any(const char *path, fb_model **m, fb_tokenizer **tok, fb_model_format *fmt, int *q8_source);
 const char *fb_model_format_name(fb_model_format f);
+
+/* The tokenizer named on a command line (-z) for a model of vocab_size
+ * tokens: "byte", "gpt2:DIR", "llama2c:FILE", or a bare file — a trained
+ * flashblock vocabulary (its "flashblock-bpe" header) or else a llama2.c
+ * tokenizer.bin read for exactly vocab_size tokens, as run.c does. */
+fb_status fb_tokenizer_load_for_model(fb_tokenizer **out, const char *spec, int vocab_size);
 #endif
