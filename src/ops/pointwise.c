@@ -2,7 +2,8 @@
 #include "ops/ops.h"
 #include <math.h>
 
-void rope_forward_ref(const fb_op_args *a) {
+/* Rotate each interleaved pair by sign·angle: +1 forward, -1 backward. */
+static void rope_rotate_ref(const fb_op_args *a, double sign) {
     const float *x = a->in[0];
     float *y = a->out[0];
     int64_t B = a->d[0], T = a->d[1], H = a->d[2], D = a->d[3], stride = a->d[4], pos0 = a->d[5];
@@ -12,7 +13,7 @@ void rope_forward_ref(const fb_op_args *a) {
         for (int64_t h = 0; h < H; h++)
             for (int64_t i = 0; i < D; i += 2) {
                 double freq = pow(theta, -(double)i / (double)D);
-                double ang = (double)pos * freq, c = cos(ang), s = sin(ang);
+                double ang = (double)pos * freq, c = cos(ang), s = sign * sin(ang);
                 const float *xp = x + bt * stride + h * D + i;
                 float *yp = y + bt * stride + h * D + i;
                 double x0 = xp[0], x1 = xp[1];
@@ -21,6 +22,9 @@ void rope_forward_ref(const fb_op_args *a) {
             }
     }
 }
+
+void rope_forward_ref(const fb_op_args *a) { rope_rotate_ref(a, 1.0); }
+void rope_backward_ref(const fb_op_args *a) { rope_rotate_ref(a, -1.0); }
 
 void gelu_tanh_forward_ref(const fb_op_args *a) {
     const double k = sqrt(2.0 / M_PI);

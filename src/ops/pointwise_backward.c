@@ -3,26 +3,8 @@
 #include "ops/ops.h"
 #include <math.h>
 
-/* The forward rotates each pair by +angle; its transpose rotates by -angle. */
-void rope_backward_ref(const fb_op_args *a) {
-    const float *dy = a->in[0];
-    float *dx = a->out[0];
-    int64_t B = a->d[0], T = a->d[1], H = a->d[2], D = a->d[3], stride = a->d[4], pos0 = a->d[5];
-    double theta = a->f[0];
-    for (int64_t bt = 0; bt < B * T; bt++) {
-        int64_t pos = pos0 + bt % T;
-        for (int64_t h = 0; h < H; h++)
-            for (int64_t i = 0; i < D; i += 2) {
-                double freq = pow(theta, -(double)i / (double)D);
-                double ang = (double)pos * freq, c = cos(ang), s = sin(ang);
-                const float *gp = dy + bt * stride + h * D + i;
-                float *xp = dx + bt * stride + h * D + i;
-                double g0 = gp[0], g1 = gp[1];
-                xp[0] = (float)(g0 * c + g1 * s);
-                xp[1] = (float)(-g0 * s + g1 * c);
-            }
-    }
-}
+/* rope_backward_ref lives beside rope_forward_ref in pointwise.c: the
+ * transpose of a rotation is the rotation by minus the angle. */
 
 void gelu_tanh_backward_ref(const fb_op_args *a) {
     const double k = sqrt(2.0 / M_PI);
