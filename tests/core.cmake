@@ -21,3 +21,6 @@ add_test(NAME grad_check COMMAND test_grad_check)
 
 fb_add_test(test_gemm core/test_gemm.c)
 add_test(NAME sgemm_vs_reference COMMAND test_gemm)
+
+add_test(NAME output_dirs COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/core/test_output_dirs.sh $<TARGET_FILE:flashblock_cli>
+         ${CMAKE_CURRENT_BINARY_DIR}/output_dirs)

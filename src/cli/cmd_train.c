@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/runtime.h"
+#include "io/atomic_write.h"
 #include "flashblock.h"
 #include "flashblock_tokenizer.h"
 #include "model/model.h"
@@ -165,7 +166,7 @@ int fb_cmd_train(int argc, char **argv) {
     if (!data && !(data = default_data()))
         return fb_cli_error("no --data given and no default corpus found (../shared/data/tinyshakespeare/input.txt or /usr/share/games/fortunes/fortunes)");
     if (threads) fb_set_threads((int)threads);
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) return fb_cli_error("cannot create %s: %s", out, strerror(errno));
+    if (fb_mkdir_p(out) != FB_OK) return fb_cli_error("--out: %s", fb_last_error());
     char ckpt[4096], csv[4096];
     snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", out);
     snprintf(csv, sizeof csv, "%s/loss.csv", out);
@@ -242,15 +243,17 @@ int fb_cmd_train(int argc, char **argv) {
             }
             fclose(old);
         }
-        FILE *f = fopen(csv, "w");
-        if (!f) { fb_cli_error("cannot write %s: %s", csv, strerror(errno)); free(kept); free(ids); free(tgt); goto done; }
-        fputs("step,train_loss,val_loss,lr,tokens_per_s,elapsed_s\n", f);
-        if (kept) {
-            char *body = strchr(kept, '\n');   /* skip the old header if it was kept */
-            if (strncmp(kept, "step", 4) == 0 && body) fputs(body + 1, f); else fputs(kept, f);
+        /* replaced atomically: a crash here keeps the old curve */
+        fb_atomic_file af;
+        fb_status ws = fb_atomic_open(&af, csv);
+        if (ws == FB_OK) {
+            static const char header[] = "step,train_loss,val_loss,lr,tokens_per_s,elapsed_s\n";
+            ws = fb_atomic_write(&af, header, sizeof header - 1);
+            if (ws == FB_OK && kept) ws = fb_atomic_write(&af, kept, klen);
+            ws = ws == FB_OK ? fb_atomic_commit(&af) : ws;
         }
-        fclose(f);
         free(kept);
+        if (ws != FB_OK) { fb_cli_error("%s", fb_last_error()); free(ids); free(tgt); goto done; }
     }
     FILE *csvf = fopen(csv, "a");
     struct sigaction sa = {0};

@@ -1,6 +1,7 @@
 #include "core/error.h"
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char fb_error_message[512];
 
@@ -23,10 +24,15 @@ const char *fb_last_error(void) { return fb_error_message; }
 
 void fb_clear_error(void) { fb_error_message[0] = '\0'; }
 
+/* Formats into a local buffer first: callers often wrap the previous message
+ * (fb_fail(..., "%s: ...", fb_last_error())), which must not be overwritten
+ * while it is still being read. */
 fb_status fb_fail(fb_status s, const char *fmt, ...) {
+    char msg[sizeof fb_error_message];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(fb_error_message, sizeof fb_error_message, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(fb_error_message, msg, sizeof msg);
     return s;
 }

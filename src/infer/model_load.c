@@ -124,15 +124,95 @@ static fb_status gguf_u32(const fb_gguf *g, const char *path, const char *key, u
     return FB_OK;
 }
 
-static fb_status gguf_tensor_into(const fb_gguf *g, const char *path, const char *name, float *dst, uint64_t rows,
-                                  uint64_t cols, int *q8) {
+/* One dimension the header asks of a tensor, with the metadata key it comes
+ * from, so a mismatch names the field that is wrong. */
+typedef struct { uint64_t n; const char *key; } gguf_dim;
+
+/* Checks tensor `name` against [rows, cols]; with dst, also converts it. The
+ * loader runs every tensor once without dst before it allocates, so a header
+ * whose sizes its tensors do not back is refused before any allocation. */
+static fb_status gguf_tensor_into(const fb_gguf *g, const char *path, const char *name, float *dst, gguf_dim rows,
+                                  gguf_dim cols, int *q8) {
     const fb_gguf_tensor *t;
     FB_TRY(fb_gguf_get_tensor(g, name, &t));
-    if (t->ne[0] != cols || t->numel != rows * cols)
-        return fb_fail(FB_ERR_SHAPE, "%s: tensor %s has shape [%llu, %llu], the config needs [%llu, %llu]", path, name,
-                       (unsigned long long)t->n_rows, (unsigned long long)t->ne[0], (unsigned long long)rows, (unsigned long long)cols);
+    if (t->ne[0] != cols.n || t->n_rows != rows.n)
+        return fb_fail(FB_ERR_SHAPE, "%s: tensor %s has shape [%llu, %llu] but the header needs [%llu, %llu] (%s = %llu, %s = %llu)",
+                       path, name, (unsigned long long)t->n_rows, (unsigned long long)t->ne[0], (unsigned long long)rows.n,
+                       (unsigned long long)cols.n, rows.key, (unsigned long long)rows.n, cols.key, (unsigned long long)cols.n);
     if (t->type == FB_GGML_Q8_0) *q8 = 1;
-    return fb_gguf_tensor_to_f32(t, dst);
+    return dst ? fb_gguf_tensor_to_f32(t, dst) : FB_OK;
+}
+
+/* Header sizes of a GGUF model, with their key names for messages. */
+typedef struct {
+    int is_gpt2;
+    gguf_dim C, ff, KV, V, ctx, one;
+    uint32_t layers;
+    char kC[64], kff[64], kKV[96], kctx[64];
+} gguf_sizes;
+
+/* A layer's tensor that is absent means block_count is wrong (or the file
+ * is incomplete): say both. */
+static fb_status gguf_layer_tensor_present(const fb_gguf *g, const char *path, const char *name, const gguf_sizes *z) {
+    if (fb_gguf_find_tensor(g, name)) return FB_OK;
+    return fb_fail(FB_ERR_FORMAT, "%s: tensor %s is missing (the header says block_count = %u)", path, name, z->layers);
+}
+
+/* The header field behind one gpt2 dimension (d_model, d_ff or 3·d_model). */
+static gguf_dim gpt2_dim(const gguf_sizes *z, uint64_t n) {
+    if (n == z->C.n) return z->C;
+    if (n == z->ff.n) return z->ff;
+    return (gguf_dim){n, "3 x embedding_length"};
+}
+
+/* Every tensor of the model: checked only while m has no parameters yet,
+ * checked and converted once it has. */
+static fb_status gguf_tensors(const fb_gguf *g, const char *path, fb_model *m, const gguf_sizes *z, int *q8) {
+    fb_status s = FB_OK;
+    const int fill = m->params != NULL;
+    if (z->is_gpt2) {
+        /* gpt2 architecture: our tensor names are GGUF's, one to one */
+        for (int i = 0; s == FB_OK && i < m->n_tensors; i++) {
+            const fb_model_tensor_info *t = &m->tensors[i];
+            gguf_dim rows = z->one, cols = gpt2_dim(z, (uint64_t)t->shape[0]);
+            if (t->ndim == 2) {
+                cols = gpt2_dim(z, (uint64_t)t->shape[1]);
+                if (!strcmp(t->name, "token_embd.weight") || !strcmp(t->name, "output.weight")) rows = z->V;
+                else if (!strcmp(t->name, "position_embd.weight")) rows = z->ctx;
+                else rows = gpt2_dim(z, (uint64_t)t->shape[0]);
+            }
+            if (!strncmp(t->name, "blk.", 4)) FB_TRY(gguf_layer_tensor_present(g, path, t->name, z));
+            s = gguf_tensor_into(g, path, t->name, fill ? m->params + t->offset : NULL, rows, cols, q8);
+        }
+        return s;
+    }
+    const uint64_t C = z->C.n, KV = z->KV.n;
+    s = gguf_tensor_into(g, path, "token_embd.weight", fill ? tensor_ptr(m, "token_embd.weight") : NULL, z->V, z->C, q8);
+    if (s == FB_OK) s = gguf_tensor_into(g, path, "output_norm.weight", fill ? tensor_ptr(m, "output_norm.weight") : NULL, z->one, z->C, q8);
+    if (s == FB_OK && !m->cfg.tied) s = gguf_tensor_into(g, path, "output.weight", fill ? tensor_ptr(m, "output.weight") : NULL, z->V, z->C, q8);
+    for (uint32_t l = 0; s == FB_OK && l < z->layers; l++) {
+        float *p = fill ? fb_model_block_params(m, (int)l) : NULL;
+        const fb_block_layout *B = &m->blk;
+        float *qkv = fill ? p + B->offset[FB_P_ATTN_QKV_W] : NULL;
+        char name[96];
+#define T(suffix, dst, rows, cols) \
+    if (s == FB_OK) {                                                                                                   \
+        snprintf(name, sizeof name, "blk.%u." suffix, l);                                                               \
+        FB_TRY(gguf_layer_tensor_present(g, path, name, z));                                                           \
+        s = gguf_tensor_into(g, path, name, fill ? (dst) : NULL, rows, cols, q8);                                       \
+    }
+        T("attn_norm.weight", p + B->offset[FB_P_ATTN_NORM_W], z->one, z->C)
+        T("attn_q.weight", qkv, z->C, z->C)
+        T("attn_k.weight", qkv + C * C, z->KV, z->C)
+        T("attn_v.weight", qkv + C * C + KV * C, z->KV, z->C)
+        T("attn_output.weight", p + B->offset[FB_P_ATTN_OUT_W], z->C, z->C)
+        T("ffn_norm.weight", p + B->offset[FB_P_FFN_NORM_W], z->one, z->C)
+        T("ffn_gate.weight", p + B->offset[FB_P_FFN_GATE_W], z->ff, z->C)
+        T("ffn_up.weight", p + B->offset[FB_P_FFN_UP_W], z->ff, z->C)
+        T("ffn_down.weight", p + B->offset[FB_P_FFN_DOWN_W], z->C, z->ff)
+#undef T
+    }
+    return s;
 }
 
 static fb_status gguf_tokenizer(const fb_gguf *g, const char *path, fb_tokenizer **tok) {
@@ -216,6 +296,26 @@ static fb_status load_gguf(const char *path, fb_model **out, fb_tokenizer **tok,
 #undef KEY
     const fb_gguf_tensor *emb = s == FB_OK ? fb_gguf_find_tensor(&g, "token_embd.weight") : NULL;
     if (s == FB_OK && !emb) s = fb_fail(FB_ERR_FORMAT, "%s: tensor token_embd.weight is missing", path);
+    gguf_sizes z = {0};
+    if (s == FB_OK) {
+        z.is_gpt2 = is_gpt2;
+        z.layers = layers;
+        snprintf(z.kC, sizeof z.kC, "%s.embedding_length", A);
+        snprintf(z.kff, sizeof z.kff, "%s.feed_forward_length", A);
+        snprintf(z.kKV, sizeof z.kKV, "%s.attention.head_count_kv x head_dim", A);
+        snprintf(z.kctx, sizeof z.kctx, "%s.context_length", A);
+        z.C = (gguf_dim){dim, z.kC};
+        z.ff = (gguf_dim){ff, z.kff};
+        z.KV = (gguf_dim){heads ? (uint64_t)kvh * (dim / heads) : 0, z.kKV};
+        z.V = (gguf_dim){emb->n_rows, "vocabulary size"};
+        z.ctx = (gguf_dim){ctx, z.kctx};
+        z.one = (gguf_dim){1, "1"};
+        /* each layer has at least 6 tensors: a block_count the file cannot
+         * hold is refused before anything is sized by it */
+        if ((uint64_t)layers * 6 > g.n_tensors)
+            s = fb_fail(FB_ERR_FORMAT, "%s: %s.block_count = %u, but the file has only %llu tensors", path, A, layers,
+                        (unsigned long long)g.n_tensors);
+    }
     if (s == FB_OK) {
         fb_model_config mc = {0};
         if (is_gpt2) {
@@ -230,40 +330,12 @@ static fb_status load_gguf(const char *path, fb_model **out, fb_tokenizer **tok,
         mc.vocab_size = (int)emb->n_rows;
         mc.max_seq = (int)ctx;
         mc.tied = fb_gguf_find_tensor(&g, "output.weight") == NULL;
-        s = fb_model_init(&m, &mc);
+        s = fb_model_plan(&m, &mc);
         if (s != FB_OK) s = fb_fail(FB_ERR_FORMAT, "%s: unusable config: %s", path, fb_last_error());
     }
-    if (s == FB_OK && is_gpt2) {
-        /* gpt2 architecture: our tensor names are GGUF's, one to one */
-        for (int i = 0; s == FB_OK && i < m->n_tensors; i++) {
-            const fb_model_tensor_info *t = &m->tensors[i];
-            s = gguf_tensor_into(&g, path, t->name, m->params + t->offset, (uint64_t)(t->ndim == 2 ? t->shape[0] : 1),
-                                 (uint64_t)(t->ndim == 2 ? t->shape[1] : t->shape[0]), q8);
-        }
-    } else if (s == FB_OK) {
-        const uint64_t C = dim, D = dim / heads, KV = (uint64_t)kvh * D, V = (uint64_t)m->cfg.vocab_size;
-        s = gguf_tensor_into(&g, path, "token_embd.weight", tensor_ptr(m, "token_embd.weight"), V, C, q8);
-        if (s == FB_OK) s = gguf_tensor_into(&g, path, "output_norm.weight", tensor_ptr(m, "output_norm.weight"), 1, C, q8);
-        if (s == FB_OK && !m->cfg.tied) s = gguf_tensor_into(&g, path, "output.weight", tensor_ptr(m, "output.weight"), V, C, q8);
-        for (uint32_t l = 0; s == FB_OK && l < layers; l++) {
-            float *p = fb_model_block_params(m, (int)l);
-            const fb_block_layout *B = &m->blk;
-            float *qkv = p + B->offset[FB_P_ATTN_QKV_W];
-            char name[96];
-#define T(suffix, dst, rows, cols) \
-    if (s == FB_OK) { snprintf(name, sizeof name, "blk.%u." suffix, l); s = gguf_tensor_into(&g, path, name, dst, rows, cols, q8); }
-            T("attn_norm.weight", p + B->offset[FB_P_ATTN_NORM_W], 1, C)
-            T("attn_q.weight", qkv, C, C)
-            T("attn_k.weight", qkv + C * C, KV, C)
-            T("attn_v.weight", qkv + C * C + KV * C, KV, C)
-            T("attn_output.weight", p + B->offset[FB_P_ATTN_OUT_W], C, C)
-            T("ffn_norm.weight", p + B->offset[FB_P_FFN_NORM_W], 1, C)
-            T("ffn_gate.weight", p + B->offset[FB_P_FFN_GATE_W], ff, C)
-            T("ffn_up.weight", p + B->offset[FB_P_FFN_UP_W], ff, C)
-            T("ffn_down.weight", p + B->offset[FB_P_FFN_DOWN_W], C, ff)
-#undef T
-        }
-    }
+    if (s == FB_OK) s = gguf_tensors(&g, path, m, &z, q8);   /* shapes only */
+    if (s == FB_OK) s = fb_model_alloc(m);
+    if (s == FB_OK) s = gguf_tensors(&g, path, m, &z, q8);   /* and the data */
     if (s == FB_OK) s = gguf_tokenizer(&g, path, tok);
     fb_gguf_close(&g);
     if (s != FB_OK) { fb_model_free(m); return s; }

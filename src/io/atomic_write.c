@@ -21,8 +21,49 @@ void fb_atomic_abort(fb_atomic_file *af) {
     release(af);
 }
 
+fb_status fb_mkdir_p(const char *dir) {
+    if (!dir || !*dir) return fb_fail(FB_ERR_INVALID_ARG, "mkdir: empty path");
+    size_t n = strlen(dir);
+    char *p = malloc(n + 1);
+    if (!p) return fb_fail(FB_ERR_OOM, "%s: out of memory", dir);
+    memcpy(p, dir, n + 1);
+    fb_status s = FB_OK;
+    /* walk the components left to right; each prefix ends at a '/' or the end */
+    for (size_t i = 1; i <= n && s == FB_OK; i++) {
+        if (p[i] != '/' && p[i] != '\0') continue;
+        if (p[i - 1] == '/') continue;   /* "a//b" */
+        char c = p[i];
+        p[i] = '\0';
+        struct stat st;
+        if (mkdir(p, 0755) != 0) {
+            int e = errno;
+            if (stat(p, &st) != 0) s = fb_fail(FB_ERR_IO, "cannot create folder %s: %s: %s", dir, p, strerror(e));
+            else if (!S_ISDIR(st.st_mode)) s = fb_fail(FB_ERR_IO, "cannot create folder %s: %s is a file, not a folder", dir, p);
+        }
+        p[i] = c;
+    }
+    free(p);
+    return s;
+}
+
+fb_status fb_mkdir_parents(const char *path) {
+    if (!path) return fb_fail(FB_ERR_INVALID_ARG, "mkdir: NULL path");
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return FB_OK;   /* the current folder, or "/" */
+    size_t n = (size_t)(slash - path);
+    char *dir = malloc(n + 1);
+    if (!dir) return fb_fail(FB_ERR_OOM, "%s: out of memory", path);
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    fb_status s = fb_mkdir_p(dir);
+    free(dir);
+    return s;
+}
+
 fb_status fb_atomic_open(fb_atomic_file *af, const char *path) {
     if (!af || !path || !*path) return fb_fail(FB_ERR_INVALID_ARG, "fb_atomic_open: empty path");
+    memset(af, 0, sizeof *af);
+    FB_TRY(fb_mkdir_parents(path));
     memset(af, 0, sizeof *af);
     size_t n = strlen(path);
     af->path = malloc(n + 1);

@@ -17,7 +17,15 @@ typedef struct fb_atomic_file {
     int failed;       /* a write failed: commit will refuse */
 } fb_atomic_file;
 
-/* Creates the temp file (mode: that of an existing PATH, else 0644). */
+/* Creates the folder DIR and any missing parents, as `mkdir -p` does (0755).
+ * Fails, naming the folder that could not be made and why, when a part of
+ * the path exists and is not a folder or cannot be created. */
+fb_status fb_mkdir_p(const char *dir);
+/* fb_mkdir_p of the folder that holds the file PATH (nothing for a bare name). */
+fb_status fb_mkdir_parents(const char *path);
+
+/* Creates the temp file (mode: that of an existing PATH, else 0644), making
+ * missing parent folders first. */
 fb_status fb_atomic_open(fb_atomic_file *af, const char *path);
 /* Appends n bytes. On failure the file is aborted (temp removed) and later
  * calls fail too; callers may still call abort/commit safely. */

@@ -2,6 +2,7 @@
  * names the offending field. */
 #include "core/error.h"
 #include "flashblock.h"
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -11,7 +12,7 @@ fb_block_config fb_block_config_gpt2(int d_model, int n_heads) {
     c.n_heads = n_heads;
     c.n_kv_heads = n_heads;
     c.head_dim = n_heads > 0 ? d_model / n_heads : 0;
-    c.d_ff = 4 * d_model;
+    c.d_ff = d_model > 0 && d_model <= INT_MAX / 4 ? 4 * d_model : 0;   /* 0: refused by validation */
     c.norm = FB_NORM_LAYERNORM;
     c.norm_eps = 1e-5f;
     c.mlp = FB_MLP_GELU_TANH;

@@ -43,8 +43,11 @@ static void add_tensor(fb_model *m, const char *name, size_t offset, int ndim, i
     t->decay = decay;
 }
 
-fb_status fb_model_init(fb_model **out, const fb_model_config *cfg) {
-    if (!out) return fb_fail(FB_ERR_INVALID_ARG, "fb_model_init: NULL output pointer");
+/* Planning builds the tensor table (names, shapes, offsets) and allocates no
+ * parameter memory, so loaders can check a file's header against its tensors
+ * before trusting its sizes; fb_model_alloc then allocates. */
+fb_status fb_model_plan(fb_model **out, const fb_model_config *cfg) {
+    if (!out) return fb_fail(FB_ERR_INVALID_ARG, "fb_model_plan: NULL output pointer");
     *out = NULL;
     FB_TRY(fb_model_config_validate(cfg));
     fb_model *m = calloc(1, sizeof *m);
@@ -97,16 +100,30 @@ fb_status fb_model_init(fb_model **out, const fb_model_config *cfg) {
         off = align16(off + V * C);
     }
     m->n_floats = off;
+    *out = m;
+    return FB_OK;
+}
+
+fb_status fb_model_alloc(fb_model *m) {
+    if (!m || m->params) return fb_fail(FB_ERR_INVALID_ARG, "fb_model_alloc: no planned model, or already allocated");
     size_t bytes;
-    if (!fb_mul_size(off, sizeof(float), &bytes) || !(m->params = fb_aligned_alloc(bytes)) ||
+    if (!fb_mul_size(m->n_floats, sizeof(float), &bytes) || !(m->params = fb_aligned_alloc(bytes)) ||
         !(m->grads = fb_aligned_alloc(bytes))) {
-        fb_model_free(m);
-        return fb_fail(FB_ERR_OOM, "fb_model_init: cannot allocate %zu parameters", off);
+        free(m->params);
+        m->params = NULL;
+        return fb_fail(FB_ERR_OOM, "cannot allocate %zu parameters (%.1f MiB twice, weights and gradients)", m->n_floats,
+                       (double)m->n_floats * sizeof(float) / 1048576.0);
     }
     memset(m->params, 0, bytes);
     memset(m->grads, 0, bytes);
-    *out = m;
     return FB_OK;
+}
+
+fb_status fb_model_init(fb_model **out, const fb_model_config *cfg) {
+    FB_TRY(fb_model_plan(out, cfg));
+    fb_status s = fb_model_alloc(*out);
+    if (s != FB_OK) { fb_model_free(*out); *out = NULL; }
+    return s;
 }
 
 void fb_model_free(fb_model *m) {

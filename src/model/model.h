@@ -32,5 +32,10 @@ struct fb_model {
     fb_block_grad_scratch gscratch;
 };
 
+/* fb_model_init in two steps, for loaders: plan the tensor table without
+ * allocating, check it against the file, then allocate (zeroed). */
+fb_status fb_model_plan(fb_model **out, const fb_model_config *cfg);
+fb_status fb_model_alloc(fb_model *m);
+
 static inline float *fb_model_block_params(fb_model *m, int l) { return m->params + m->off_blocks + (size_t)l * m->blk.total; }
 #endif

@@ -1,6 +1,7 @@
 /* Byte-level BPE training and the "flashblock-bpe 1" vocabulary format
  * (documented in docs/TOKENIZERS.md). */
 #include "tokenizer/tok_internal.h"
+#include "io/atomic_write.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -249,27 +250,22 @@ typedef struct {
 } words_t;
 
 static fb_status write_vocab(const char *out_path, const int32_t *ma, const int32_t *mb, int nm, size_t data_len) {
-    size_t pl = strlen(out_path) + 32;
-    char *tmp = (char *)malloc(pl);
-    if (!tmp) return fb_fail(FB_ERR_OOM, "tokenizer: out of memory");
-    snprintf(tmp, pl, "%s.tmp.%ld", out_path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { fb_status s = fb_fail(FB_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno)); free(tmp); return s; }
+    /* temp file, fsync, rename (io/atomic_write): an old vocabulary at
+     * out_path survives any failure; missing parent folders are made */
+    fb_atomic_file af;
+    FB_TRY(fb_atomic_open(&af, out_path));
+    FILE *f = af.fp;
     fprintf(f, "flashblock-bpe 1\n# byte-level BPE, GPT-2 pre-tokenization, trained by flashblock on %zu bytes\n"
                "# ids 0-255 are the bytes; merge line i (0-based) creates id 256+i; the special token is last\n",
             data_len);
     fprintf(f, "vocab_size %d\nspecial %s %d\nmerges %d\n", 256 + nm + 1, FB_SPECIAL_TEXT, 256 + nm, nm);
     for (int i = 0; i < nm; i++) fprintf(f, "%d %d\n", (int)ma[i], (int)mb[i]);
-    int bad = ferror(f);
-    if (fclose(f) != 0) bad = 1;
-    if (bad || rename(tmp, out_path) != 0) {
-        fb_status s = fb_fail(FB_ERR_IO, "%s: write failed: %s", out_path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return s;
+    if (ferror(f)) {
+        int e = errno;
+        fb_atomic_abort(&af);
+        return fb_fail(FB_ERR_IO, "%s: write failed: %s", out_path, strerror(e));
     }
-    free(tmp);
-    return FB_OK;
+    return fb_atomic_commit(&af);
 }
 
 fb_status fb_tokenizer_train_bpe(const char *data, size_t len, int vocab_size, const char *out_path,

@@ -145,17 +145,25 @@ fb_status fb_checkpoint_peek(const char *path, fb_model_config *cfg, fb_train_st
     return s;
 }
 
+/* Checks tensor `name` against the planned shape t (and, with dst, converts
+ * it); a mismatch names the metadata fields the shape comes from. */
 static fb_status copy_tensor(const fb_safetensors *st, const char *path, const char *name, const fb_model_tensor_info *t,
-                             float *dst) {
-    const fb_st_tensor *x;
-    FB_TRY(fb_safetensors_get(st, name, &x));
+                             const fb_model_config *c, float *dst) {
+    const fb_st_tensor *x = fb_safetensors_find(st, name);
+    if (!x)
+        return fb_fail(FB_ERR_FORMAT, "%s: tensor %s is missing (metadata n_layers = %d, tied = %d, positions = %s)", path,
+                       name, c->n_layers, c->tied, c->block.positions == FB_POS_LEARNED ? "learned" : "rope");
     uint64_t want0 = (uint64_t)t->shape[0], want1 = (uint64_t)t->shape[1];
     int ok = (t->ndim == 1 && x->ndim == 1 && x->shape[0] == want0) ||
              (t->ndim == 2 && x->ndim == 2 && x->shape[0] == want0 && x->shape[1] == want1);
     if (!ok)
-        return fb_fail(FB_ERR_SHAPE, "%s: tensor %s has shape [%llu%s%llu], the config needs [%llu, %llu]", path, name,
-                       (unsigned long long)x->shape[0], x->ndim > 1 ? ", " : " ndim=1 ", (unsigned long long)(x->ndim > 1 ? x->shape[1] : 1),
-                       (unsigned long long)want0, (unsigned long long)want1);
+        return fb_fail(FB_ERR_SHAPE,
+                       "%s: tensor %s has shape [%llu%s%llu], the metadata needs [%llu, %llu] (d_model = %d, d_ff = %d, "
+                       "n_heads = %d, n_kv_heads = %d, vocab_size = %d, max_seq = %d)",
+                       path, name, (unsigned long long)x->shape[0], x->ndim > 1 ? ", " : " ndim=1 ",
+                       (unsigned long long)(x->ndim > 1 ? x->shape[1] : 1), (unsigned long long)want0, (unsigned long long)want1,
+                       c->block.d_model, c->block.d_ff, c->block.n_heads, c->block.n_kv_heads, c->vocab_size, c->max_seq);
+    if (!dst) return FB_OK;   /* shape check only */
     FB_TRY(fb_st_tensor_to_f32(x, dst));
     for (size_t k = 0; k < t->numel; k++)
         if (!isfinite(dst[k])) return fb_fail(FB_ERR_NUMERIC, "%s: tensor %s holds a non-finite value at %zu", path, name, k);
@@ -170,9 +178,13 @@ fb_status fb_checkpoint_load(const char *path, fb_model **out, fb_adamw *opt, fb
     fb_model_config cfg;
     fb_model *m = NULL;
     fb_status s = read_config(&st, path, &cfg, ts);
-    if (s == FB_OK) s = fb_model_init(&m, &cfg);
+    /* every tensor's shape is checked before the header's sizes are trusted
+     * with an allocation */
+    if (s == FB_OK) s = fb_model_plan(&m, &cfg);
+    for (int i = 0; s == FB_OK && i < m->n_tensors; i++) s = copy_tensor(&st, path, m->tensors[i].name, &m->tensors[i], &cfg, NULL);
+    if (s == FB_OK) s = fb_model_alloc(m);
     for (int i = 0; s == FB_OK && i < m->n_tensors; i++)
-        s = copy_tensor(&st, path, m->tensors[i].name, &m->tensors[i], m->params + m->tensors[i].offset);
+        s = copy_tensor(&st, path, m->tensors[i].name, &m->tensors[i], &cfg, m->params + m->tensors[i].offset);
     if (s == FB_OK && opt) {
         fb_adamw_config ac = fb_adamw_defaults();
         long step = 0;
@@ -190,9 +202,9 @@ fb_status fb_checkpoint_load(const char *path, fb_model **out, fb_adamw *opt, fb
         char name[112];
         for (int i = 0; s == FB_OK && i < m->n_tensors; i++) {
             snprintf(name, sizeof name, "optim.m.%s", m->tensors[i].name);
-            s = copy_tensor(&st, path, name, &m->tensors[i], opt->m + m->tensors[i].offset);
+            s = copy_tensor(&st, path, name, &m->tensors[i], &cfg, opt->m + m->tensors[i].offset);
             snprintf(name, sizeof name, "optim.v.%s", m->tensors[i].name);
-            if (s == FB_OK) s = copy_tensor(&st, path, name, &m->tensors[i], opt->v + m->tensors[i].offset);
+            if (s == FB_OK) s = copy_tensor(&st, path, name, &m->tensors[i], &cfg, opt->v + m->tensors[i].offset);
         }
     }
     fb_safetensors_close(&st);

@@ -100,8 +100,18 @@ static void test_atomic(void) {
         free(b);
         free(data);
     }
-    /* directory that does not exist */
-    FB_CHECK(fb_atomic_write_file(io_tmp_path("no/such/dir.bin"), "x", 1) == FB_ERR_IO, "bad dir");
+    /* folders that do not exist are made, as mkdir -p would */
+    FB_CHECK(fb_atomic_write_file(io_tmp_path("no/such/dir.bin"), "x", 1) == FB_OK, "missing folders: %s", fb_last_error());
+    b = io_read_file(io_tmp_path("no/such/dir.bin"), &n);
+    FB_CHECK(b && n == 1 && b[0] == 'x', "file in made folders");
+    free(b);
+    unlink(io_tmp_path("no/such/dir.bin"));
+    rmdir(io_tmp_path("no/such"));
+    rmdir(io_tmp_path("no"));
+    /* a folder that cannot be made (a file stands in its place) fails, naming it */
+    FB_CHECK(fb_atomic_write_file(io_tmp_path("a.txt/sub/f.bin"), "x", 1) == FB_ERR_IO, "folder under a file");
+    FB_CHECK(strstr(fb_last_error(), "a.txt") != NULL && strstr(fb_last_error(), "not a folder") != NULL,
+             "message names the folder: %s", fb_last_error());
 }
 
 static void test_half(void) {

@@ -8,3 +8,20 @@ set_tests_properties(generate_llama2c_reference PROPERTIES SKIP_RETURN_CODE 77)
 
 fb_add_test(test_llmc_load model/test_llmc_load.c)
 add_test(NAME llmc_checkpoint_load COMMAND test_llmc_load)
+
+# Loaders refuse headers their tensors do not back, before allocating; the
+# files go to the fuzz_model_load seed corpus.
+fb_add_test(test_load_hostile model/test_load_hostile.c)
+add_test(NAME model_load_hostile COMMAND test_load_hostile ${CMAKE_BINARY_DIR}/fuzz-corpus)
+set_tests_properties(model_load_hostile PROPERTIES FIXTURES_SETUP model_corpus)
+# Replay of that corpus through the loader fuzz body (ASan/UBSan in CI's
+# Sanitize build); -DFB_FUZZ=ON with clang adds the libFuzzer binary.
+fb_add_test(test_model_load_replay model/fuzz_model_load.c io/fuzz/replay_main.c)
+add_test(NAME model_load_fuzz_replay COMMAND test_model_load_replay ${CMAKE_BINARY_DIR}/fuzz-corpus/model)
+set_tests_properties(model_load_fuzz_replay PROPERTIES FIXTURES_REQUIRED model_corpus)
+if(FB_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
+  add_executable(fuzz_model_load ${CMAKE_CURRENT_SOURCE_DIR}/model/fuzz_model_load.c)
+  target_link_libraries(fuzz_model_load PRIVATE fb_test_util)
+  target_compile_options(fuzz_model_load PRIVATE -g -O1 -fsanitize=fuzzer,address,undefined)
+  target_link_options(fuzz_model_load PRIVATE -fsanitize=fuzzer,address,undefined)
+endif()
