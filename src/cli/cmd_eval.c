@@ -13,7 +13,6 @@
 #include "flashblock.h"
 #include "flashblock_tokenizer.h"
 #include "model/model.h"
-#include "train/checkpoint.h"
 #include "train/data.h"
 #include "infer/engine.h"
 #include "infer/model_load.h"

@@ -1,21 +1,17 @@
 /*
- * flashblock generate: load a model (ours, llama2.c, GGUF, llm.c), prefill
- * the prompt through the KV cache, then decode one token per step, streaming
- * the text as it is produced. -n counts positions including the prompt, as
- * llama2.c's run.c does (so `-n 256` gives the same text as `run -n 256`).
- * Several prompts (--prompts FILE, or --parallel N copies of -p) decode
- * together: one matmul per layer per step for all of them.
+ * flashblock generate: a thin client of the inference API
+ * (include/flashblock_infer.h): load a model (ours, llama2.c, GGUF, llm.c),
+ * queue the prompt(s), step the session and stream the text as it comes.
+ * -n counts positions including the prompt, as llama2.c's run.c does (so
+ * `-n 256` gives the same text as `run -n 256`). Several prompts (--prompts
+ * FILE, or --parallel N copies of -p) decode together in one batch; sample k
+ * (from 0) draws from its own random stream, seeded with seed + k.
  */
 #include "cli/args.h"
 #include "cli/bench_util.h"
 #include "cli/cli.h"
 #include "flashblock.h"
-#include "flashblock_tokenizer.h"
-#include "infer/engine.h"
-#include "infer/model_load.h"
-#include "infer/sampler.h"
-#include "model/model.h"
-#include <ctype.h>
+#include "flashblock_infer.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +19,7 @@
 #include <unistd.h>
 
 #define MAX_SEQS 64
-#define MAX_STOPS 8
+#define MAX_STOPS FB_MAX_STOPS
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -46,64 +42,6 @@ static void usage(FILE *f) {
             "  --threads N  --quiet (no speed report on stderr)\n"
             "MODEL: flashblock checkpoint (.safetensors), GGUF (llama), llama2.c .bin (v0/v1/v2), llm.c .bin.\n"
             "TOKENIZER: llama2c tokenizer.bin, gpt2:DIR, byte, or a trained vocabulary (default: the model's own).\n");
-}
-
-typedef struct {
-    int32_t *tokens;        /* prompt then generated */
-    int n, cap, n_prompt;
-    int done;
-    char *text;             /* generated text so far (for stop strings / batched output) */
-    size_t text_len, text_cap;
-    fb_token_decoder *dec;
-    int32_t prev;
-} seq_state;
-
-static int push_token(seq_state *s, int32_t t) {
-    if (s->n == s->cap) {
-        int nc = s->cap ? 2 * s->cap : 64;
-        int32_t *p = realloc(s->tokens, sizeof(int32_t) * (size_t)nc);
-        if (!p) return 0;
-        s->tokens = p;
-        s->cap = nc;
-    }
-    s->tokens[s->n++] = t;
-    return 1;
-}
-
-static int append_text(seq_state *s, const char *b, size_t len) {
-    if (s->text_len + len + 1 > s->text_cap) {
-        size_t nc = (s->text_len + len + 1) * 2;
-        char *p = realloc(s->text, nc);
-        if (!p) return 0;
-        s->text = p;
-        s->text_cap = nc;
-    }
-    memcpy(s->text + s->text_len, b, len);
-    s->text_len += len;
-    s->text[s->text_len] = '\0';
-    return 1;
-}
-
-/* Text of token id following prev. llama2.c tokenizers print exactly as
- * run.c's decode + safe_printf (leading space dropped after BOS, raw bytes
- * of <0xHH> pieces, unprintable single bytes skipped); others go through the
- * UTF-8-aware streaming decoder. */
-static void emit(const fb_tokenizer *tok, seq_state *s, int32_t id, FILE *out) {
-    const char *b = NULL;
-    size_t len = 0;
-    if (fb_tokenizer_get_kind(tok) == FB_TOKENIZER_LLAMA2C) {
-        b = fb_tokenizer_token_bytes(tok, id, &len);
-        if (id == fb_tokenizer_bos_id(tok)) len = 0;
-        if (b && len && s->prev == fb_tokenizer_bos_id(tok) && b[0] == ' ') { b++; len--; }
-        if (b && len == 1 && !(isprint((unsigned char)b[0]) || isspace((unsigned char)b[0]))) len = 0;
-    } else if (id == fb_tokenizer_bos_id(tok) || fb_token_decoder_push(s->dec, id, &b, &len) != FB_OK) {   /* BOS prints nothing */
-        len = 0;
-    }
-    s->prev = id;
-    if (b && len) {
-        append_text(s, b, len);
-        if (out) { fwrite(b, 1, len, out); fflush(out); }
-    }
 }
 
 int fb_cmd_generate(int argc, char **argv) {
@@ -153,44 +91,19 @@ int fb_cmd_generate(int argc, char **argv) {
     if (seed < 0) seed = (long)time(NULL);
 
     int rc = 1, n_seqs = 0;
-    fb_model *m = NULL;
-    fb_tokenizer *tok = NULL, *own_tok = NULL;
-    fb_engine eng = {0};
-    fb_sampler *sampler = NULL;
-    seq_state seqs[MAX_SEQS];
-    memset(seqs, 0, sizeof seqs);
+    fb_llm *llm = NULL;
+    fb_session *sess = NULL;
     char *prompt_buf = NULL;
-    fb_model_format fmt;
-    int q8_source = 0;
-    if (fb_model_load_any(model_path, &m, &own_tok, &fmt, &q8_source) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
-    if (tok_spec) {
-        fb_status s = fb_tokenizer_load_for_model(&tok, tok_spec, m->cfg.vocab_size);
-        if (s != FB_OK) { fb_cli_error("tokenizer %s: %s", tok_spec, fb_last_error()); goto done; }
-        fb_tokenizer_free(own_tok);
-        own_tok = NULL;
-    } else if (own_tok) {
-        tok = own_tok;
-        own_tok = NULL;
-    } else {
-        fb_cli_error("%s (%s) carries no tokenizer: give one with -z (e.g. -z tokenizer.bin or -z gpt2:DIR)", model_path,
-                     fb_model_format_name(fmt));
-        goto done;
-    }
-    if (fb_tokenizer_vocab_size(tok) > m->cfg.vocab_size) {
-        fb_cli_error("tokenizer has %d tokens but the model only %d", fb_tokenizer_vocab_size(tok), m->cfg.vocab_size);
-        goto done;
-    }
-    const int V = m->cfg.vocab_size;
-    if (ctx == 0) ctx = m->cfg.max_seq;
-    if (m->cfg.block.positions == FB_POS_LEARNED && ctx > m->cfg.max_seq) {
-        fb_cli_error("--ctx %ld exceeds the model's %d learned positions", ctx, m->cfg.max_seq);
-        goto done;
-    }
-    /* -n beyond the context: when a sequence's cache is full, the last half of
-     * its tokens is re-prefilled at positions 0.. (a sliding window). */
-
-    /* prompts */
     const char *plist[MAX_SEQS];
+    int seq_ids[MAX_SEQS];
+    fb_seq_event events[MAX_SEQS];
+    if (fb_llm_load(&llm, model_path, tok_spec) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
+    const fb_model_config *mc = fb_llm_config(llm);
+    if (ctx == 0) ctx = mc->max_seq;
+    if (mc->block.positions == FB_POS_LEARNED && ctx > mc->max_seq) {
+        fb_cli_error("--ctx %ld exceeds the model's %d learned positions", ctx, mc->max_seq);
+        goto done;
+    }
     if (prompts_file) {
         FILE *f = fopen(prompts_file, "rb");
         if (!f) { fb_cli_error("cannot open %s", prompts_file); goto done; }
@@ -211,134 +124,58 @@ int fb_cmd_generate(int argc, char **argv) {
     } else {
         for (int k = 0; k < parallel; k++) plist[n_seqs++] = prompt ? prompt : "";
     }
-    const int bos = fb_tokenizer_bos_id(tok);
+    fb_session_options so = fb_session_options_default();
+    so.max_seqs = n_seqs;
+    so.ctx = (int)ctx;
+    so.max_batch = (int)batch_size;
+    so.q8 = q8;
+    if (fb_session_create(&sess, llm, &so) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
+    fb_gen_params gp = fb_gen_params_default();
+    gp.temperature = (float)temp;
+    gp.top_k = (int)top_k;
+    gp.top_p = (float)top_p;
+    gp.min_p = (float)min_p;
+    gp.repetition_penalty = (float)repeat_penalty;
+    gp.repetition_window = (int)repeat_last;
+    gp.max_positions = (int)steps;
+    gp.n_stops = n_stops;
+    for (int q = 0; q < n_stops; q++) gp.stops[q] = stops[q];
+    const int stream = n_seqs == 1;
     for (int k = 0; k < n_seqs; k++) {
-        size_t n = 0, cap = 0;
-        int32_t *ids = NULL;
-        /* SentencePiece-style models are trained with BOS first (llama2.c adds it);
-         * GPT-2-style byte-level vocabularies start from <|endoftext|> only when
-         * there is no prompt text at all. */
-        const int sp = fb_tokenizer_get_kind(tok) == FB_TOKENIZER_LLAMA2C;
-        const unsigned flags = bos >= 0 && (sp || !*plist[k]) ? FB_TOK_ADD_BOS : 0;
-        if (fb_tokenizer_encode(tok, plist[k], strlen(plist[k]), flags, &ids, &n, &cap) != FB_OK) {
+        gp.seed = (uint64_t)seed + (uint64_t)k;
+        if (fb_seq_new(sess, &gp, &seq_ids[k]) != FB_OK ||
+            fb_seq_add_text(sess, seq_ids[k], plist[k], strlen(plist[k]), truncate_prompt) != FB_OK) {
             fb_cli_error("prompt %d: %s", k + 1, fb_last_error());
             goto done;
         }
-        if (n == 0) { free(ids); fb_cli_error("prompt %d is empty and the tokenizer has no BOS token to start from", k + 1); goto done; }
-        if ((long)n >= ctx) {
-            if (!truncate_prompt) {
-                free(ids);
-                fb_cli_error("prompt %d has %zu tokens but the context holds %ld (use --ctx or --truncate)", k + 1, n, ctx);
-                goto done;
-            }
-            size_t keep = (size_t)ctx / 2, drop = n - keep;   /* keep the end, room to generate */
-            memmove(ids, ids + drop, keep * sizeof(int32_t));
-            n = keep;
-        }
-        seqs[k].tokens = ids;
-        seqs[k].n = (int)n;
-        seqs[k].cap = (int)cap;
-        seqs[k].n_prompt = (int)n;
-        seqs[k].prev = -1;
-        if (fb_token_decoder_init(&seqs[k].dec, tok) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
     }
-    const int max_rows = batch_size > n_seqs ? (int)batch_size : n_seqs;
-    if (fb_engine_init(&eng, m, n_seqs, (int)ctx, max_rows, q8) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
-    fb_sampler_config sc = fb_sampler_config_default();
-    sc.temperature = (float)temp;
-    sc.top_k = (int)top_k;
-    sc.top_p = (float)top_p;
-    sc.min_p = (float)min_p;
-    sc.repetition_penalty = (float)repeat_penalty;
-    sc.repetition_window = (int)repeat_last;
-    sc.seed = (uint64_t)seed;
-    if (fb_sampler_init(&sampler, &sc, V) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
-
-    FILE *stream = n_seqs == 1 ? stdout : NULL;
-    /* prefill each prompt; print it as run.c does */
-    double t0 = fb_now_sec();
-    long prefill_tokens = 0;
-    float *last_logits = malloc(sizeof(float) * (size_t)V * (size_t)n_seqs);
-    if (!last_logits) { fb_cli_error("out of memory"); goto done; }
-    for (int k = 0; k < n_seqs; k++) {
-        seq_state *s = &seqs[k];
-        for (int i = 0; i < s->n; i++) emit(tok, s, s->tokens[i], stream);
-        if (fb_engine_prefill(&eng, k, s->tokens, s->n, (int)batch_size) != FB_OK) { fb_cli_error("%s", fb_last_error()); free(last_logits); goto done; }
-        memcpy(last_logits + (size_t)k * V, eng.logits, sizeof(float) * (size_t)V);
-        prefill_tokens += s->n;
-    }
-    double t1 = fb_now_sec();
-    long decode_tokens = 0;
-    int active = n_seqs;
-    const int eos = fb_tokenizer_eos_id(tok);
-    int row_seq[MAX_SEQS];
-    int32_t row_tok[MAX_SEQS];
-    while (active > 0) {
-        int rows = 0;
-        for (int k = 0; k < n_seqs; k++) {
-            seq_state *s = &seqs[k];
-            if (s->done) continue;
-            if (s->n > steps) { s->done = 1; active--; continue; }
-            int next = fb_sampler_sample(sampler, last_logits + (size_t)k * V, s->tokens, s->n);
-            if (next < 0) { fb_cli_error("sampling failed: %s", fb_last_error()); free(last_logits); goto done; }
-            if (next == bos || next == eos) { s->done = 1; active--; continue; }
-            if (!push_token(s, next)) { fb_cli_error("out of memory"); free(last_logits); goto done; }
-            emit(tok, s, next, n_seqs == 1 ? stdout : NULL);
-            int stopped = 0;
-            for (int q = 0; q < n_stops && !stopped; q++) stopped = s->text && strstr(s->text, stops[q]) != NULL;
-            if (stopped || s->n > steps) { s->done = 1; active--; continue; }
-            if (eng.kv.len[k] >= ctx) {
-                const int keep = (int)ctx / 2;
-                fb_kv_reset(&eng.kv, k);
-                if (fb_engine_prefill(&eng, k, s->tokens + s->n - keep, keep - 1, (int)batch_size) != FB_OK) {
-                    fb_cli_error("%s", fb_last_error());
-                    free(last_logits);
-                    goto done;
-                }
-            }
-            row_seq[rows] = k;
-            row_tok[rows] = next;
-            rows++;
-        }
-        if (!rows) break;
-        if (fb_engine_step(&eng, rows, row_seq, row_tok, NULL) != FB_OK) { fb_cli_error("%s", fb_last_error()); free(last_logits); goto done; }
-        for (int r = 0; r < rows; r++) memcpy(last_logits + (size_t)row_seq[r] * V, eng.logits + (size_t)r * V, sizeof(float) * (size_t)V);
-        decode_tokens += rows;
-    }
-    double t2 = fb_now_sec();
-    free(last_logits);
-    if (n_seqs == 1) {
-        const char *b;
+    if (stream) {   /* the prompt as the tokenizer reads it back, as run.c prints it */
         size_t len;
-        if (fb_tokenizer_get_kind(tok) != FB_TOKENIZER_LLAMA2C && fb_token_decoder_flush(seqs[0].dec, &b, &len) == FB_OK && len)
-            fwrite(b, 1, len, stdout);
-        printf("\n");
-    } else {
-        for (int k = 0; k < n_seqs; k++) {
-            const char *b;
-            size_t len;
-            if (fb_tokenizer_get_kind(tok) != FB_TOKENIZER_LLAMA2C && fb_token_decoder_flush(seqs[k].dec, &b, &len) == FB_OK && len)
-                append_text(&seqs[k], b, len);
-            printf("--- sample %d ---\n%s\n", k + 1, seqs[k].text ? seqs[k].text : "");
-        }
+        const char *t = fb_seq_text(sess, seq_ids[0], &len);
+        fwrite(t, 1, len, stdout);
+        fflush(stdout);
     }
+    while (fb_session_active(sess) > 0) {
+        int n_ev = 0;
+        if (fb_session_step(sess, events, MAX_SEQS, &n_ev) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
+        if (!stream || !n_ev || !events[0].text_len) continue;
+        fwrite(events[0].text, 1, events[0].text_len, stdout);
+        fflush(stdout);
+    }
+    if (stream) printf("\n");
+    else
+        for (int k = 0; k < n_seqs; k++) printf("--- sample %d ---\n%s\n", k + 1, fb_seq_text(sess, seq_ids[k], NULL));
     fflush(stdout);
+    fb_session_stats st = fb_session_get_stats(sess);
     if (!quiet)
         fprintf(stderr, "prefill: %ld tokens in %.3f s (%.1f tokens/s); decode: %ld tokens in %.3f s (%.1f tokens/s)%s\n",
-                prefill_tokens, t1 - t0, prefill_tokens / (t1 - t0 > 0 ? t1 - t0 : 1e-9), decode_tokens, t2 - t1,
-                decode_tokens / (t2 - t1 > 0 ? t2 - t1 : 1e-9), q8 ? " [Q8_0]" : "");
+                st.prefill_tokens, st.prefill_seconds, st.prefill_tokens / (st.prefill_seconds > 0 ? st.prefill_seconds : 1e-9),
+                st.decode_tokens, st.decode_seconds, st.decode_tokens / (st.decode_seconds > 0 ? st.decode_seconds : 1e-9),
+                q8 ? " [Q8_0]" : "");
     rc = 0;
 done:
-    for (int k = 0; k < MAX_SEQS; k++) {
-        free(seqs[k].tokens);
-        free(seqs[k].text);
-        fb_token_decoder_free(seqs[k].dec);
-    }
     free(prompt_buf);
-    fb_sampler_free(sampler);
-    fb_engine_free(&eng);
-    fb_tokenizer_free(tok);
-    fb_tokenizer_free(own_tok);
-    fb_model_free(m);
+    fb_session_free(sess);
+    fb_llm_free(llm);
     return rc;
 }

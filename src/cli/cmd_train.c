@@ -2,6 +2,8 @@
  * flashblock train: text → tokens → a GPT/Llama model trained with AdamW,
  * with progress on screen, DIR/loss.csv, DIR/loss.svg and an atomic
  * checkpoint DIR/model.safetensors that --resume continues bit-for-bit.
+ * The loop itself is the library's trainer (train/trainer.h); this file
+ * parses flags, loads data, and reports.
  */
 #include "cli/args.h"
 #include "cli/bench_util.h"
@@ -13,6 +15,7 @@
 #include "flashblock_tokenizer.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
+#include "train/trainer.h"
 #include "train/data.h"
 #include "train/optimizer.h"
 #include "train/plot.h"
@@ -27,6 +30,13 @@
 
 static volatile sig_atomic_t g_interrupted = 0;
 static void on_sigint(int sig) { (void)sig; g_interrupted = 1; }
+
+/* Test hook (FLASHBLOCK_FAULT_NAN_STEP=k): a NaN in the gradients of step k,
+ * after backward, where a real fault would show up. */
+static fb_status poison_gradient(void *user, fb_model *m, long step) {
+    if (step + 1 == *(const long *)user) fb_model_grads(m)[0] = NAN;
+    return FB_OK;
+}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -76,28 +86,6 @@ static void write_plot(const char *dir, const curve *c) {
         fprintf(stderr, "flashblock: warning: %s\n", fb_last_error());
     free(vs);
     free(vy);
-}
-
-/* Mean loss over up to n_windows evenly spaced windows of the split. */
-static fb_status evaluate(fb_model *m, const int32_t *tok, size_t n, int B, int T, int n_windows, int32_t *ids,
-                          int32_t *tgt, float *out) {
-    size_t span = n - (size_t)T;
-    double sum = 0;
-    int done = 0;
-    while (done < n_windows) {
-        int b = n_windows - done < B ? n_windows - done : B;
-        for (int i = 0; i < b; i++) {
-            size_t start = (size_t)(((double)(done + i) / (double)n_windows) * (double)span);
-            memcpy(ids + (size_t)i * T, tok + start, sizeof(int32_t) * (size_t)T);
-            memcpy(tgt + (size_t)i * T, tok + start + 1, sizeof(int32_t) * (size_t)T);
-        }
-        float l;
-        FB_TRY(fb_model_forward(m, ids, tgt, b, T, &l));
-        sum += (double)l * b;
-        done += b;
-    }
-    *out = (float)(sum / n_windows);
-    return FB_OK;
 }
 
 /* The default corpus: Tiny Shakespeare beside the checkout, else fortunes. */
@@ -171,27 +159,31 @@ int fb_cmd_train(int argc, char **argv) {
     snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", out);
     snprintf(csv, sizeof csv, "%s/loss.csv", out);
 
-    fb_model *m = NULL;
-    fb_adamw opt = {0};
-    fb_train_state st = {0};
-    st.best_val = NAN;
-    fb_rng rng;
     int rc = 1;
     fb_tokenizer *tok = NULL;
+    fb_trainer *tr = NULL;
     int32_t *tokens = NULL;
     size_t n_tokens = 0;
+    fb_trainer_config tc = {.batch = (int)batch, .accum = (int)accum, .T = (int)ctx, .recompute = recompute,
+                            .steps = steps, .warmup = warmup, .lr = (float)lr, .min_lr = (float)min_lr,
+                            .clip = (float)clip, .eval_windows = (int)eval_windows, .rank = 0, .world = 1};
     if (resume) {
-        if (fb_checkpoint_load(ckpt, &m, &opt, &st) != FB_OK) return fb_cli_error("--resume: %s", fb_last_error());
-        tok_spec = st.tokenizer;
-        rng.s = st.rng;
-        ctx = m->cfg.max_seq;   /* the context the model was created with */
-        opt.cfg.weight_decay = (float)wd;
-        if (st.step >= steps) { fb_model_free(m); fb_adamw_free(&opt); return fb_cli_error("--resume: checkpoint is at step %ld, nothing left to do for --steps %ld", st.step, steps); }
+        fb_model_config saved;
+        if (fb_checkpoint_peek(ckpt, &saved, NULL) != FB_OK) return fb_cli_error("--resume: %s", fb_last_error());
+        tc.T = saved.max_seq;   /* the context the model was created with */
+        if (fb_trainer_load(&tr, &tc, ckpt, (float)wd) != FB_OK) return fb_cli_error("--resume: %s", fb_last_error());
+        tok_spec = fb_trainer_state(tr)->tokenizer;
+        if (fb_trainer_state(tr)->step >= steps) {
+            fb_cli_error("--resume: checkpoint is at step %ld, nothing left to do for --steps %ld", fb_trainer_state(tr)->step, steps);
+            fb_trainer_free(tr);
+            return 1;
+        }
     }
+    const int T = tc.T;
     if (fb_tokenizer_load(&tok, tok_spec) != FB_OK) { fb_cli_error("tokenizer %s: %s", tok_spec, fb_last_error()); goto done; }
     if (fb_data_load(data, tok, &tokens, &n_tokens) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
     fb_data_split split;
-    if (fb_data_split_make(tokens, n_tokens, val_fraction, (int)ctx, &split) != FB_OK) { fb_cli_error("%s: %s", data, fb_last_error()); goto done; }
+    if (fb_data_split_make(tokens, n_tokens, val_fraction, T, &split) != FB_OK) { fb_cli_error("%s: %s", data, fb_last_error()); goto done; }
     if (!resume) {
         fb_model_config mc = {0};
         if (!strcmp(preset, "gpt2")) {
@@ -204,22 +196,30 @@ int fb_cmd_train(int argc, char **argv) {
         }
         mc.n_layers = (int)layers;
         mc.vocab_size = fb_tokenizer_vocab_size(tok);
-        mc.max_seq = (int)ctx;
+        mc.max_seq = T;
         mc.tied = !untied;
+        fb_model *m = NULL;
         if (fb_model_init(&m, &mc) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
         fb_model_init_random(m, (uint64_t)seed);
         fb_adamw_config ac = fb_adamw_defaults();
         ac.lr = (float)lr;
         ac.weight_decay = (float)wd;
         ac.decay_all = decay_all;
-        if (fb_adamw_init(&opt, m, &ac) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
-        fb_rng_seed(&rng, (uint64_t)seed);
-        snprintf(st.tokenizer, sizeof st.tokenizer, "%s", fb_tokenizer_spec(tok));
+        if (fb_trainer_create(&tr, &tc, m, &ac, (uint64_t)seed, fb_tokenizer_spec(tok)) != FB_OK) {
+            fb_cli_error("%s", fb_last_error());
+            if (!tr) fb_model_free(m);
+            goto done;
+        }
     }
-    const int micro = (int)(batch / accum), T = (int)ctx;
-    if (fb_model_alloc_training(m, micro, T, recompute) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)micro * (size_t)T), *tgt = malloc(sizeof(int32_t) * (size_t)micro * (size_t)T);
-    if (!ids || !tgt) { free(ids); free(tgt); fb_cli_error("out of memory"); goto done; }
+    if (fb_trainer_set_data(tr, &split) != FB_OK) { fb_cli_error("%s: %s", data, fb_last_error()); goto done; }
+    /* FLASHBLOCK_FAULT_NAN_STEP=k poisons a gradient at step k (tests the NaN stop). */
+    long fault_step = getenv("FLASHBLOCK_FAULT_NAN_STEP") ? atol(getenv("FLASHBLOCK_FAULT_NAN_STEP")) : 0;
+    if (fault_step) {
+        fb_trainer_hooks hk = {.after_backward = poison_gradient, .user = &fault_step};
+        fb_trainer_set_hooks(tr, &hk);
+    }
+    fb_model *m = fb_trainer_model(tr);
+    const fb_train_state *stp = fb_trainer_state(tr);
 
     /* loss.csv: keep the rows up to the resumed step, append from there. */
     curve cv = {0};
@@ -231,7 +231,7 @@ int fb_cmd_train(int argc, char **argv) {
         if (old) {
             while (fgets(line, sizeof line, old)) {
                 double s, tr, va;
-                if (sscanf(line, "%lf,%lf,%lf", &s, &tr, &va) >= 2 && s <= (double)st.step) {
+                if (sscanf(line, "%lf,%lf,%lf", &s, &tr, &va) >= 2 && s <= (double)stp->step) {
                     char *nk = realloc(kept, klen + strlen(line) + 1);
                     if (!nk) break;
                     kept = nk;
@@ -253,7 +253,7 @@ int fb_cmd_train(int argc, char **argv) {
             ws = ws == FB_OK ? fb_atomic_commit(&af) : ws;
         }
         free(kept);
-        if (ws != FB_OK) { fb_cli_error("%s", fb_last_error()); free(ids); free(tgt); goto done; }
+        if (ws != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
     }
     FILE *csvf = fopen(csv, "a");
     struct sigaction sa = {0};
@@ -263,89 +263,60 @@ int fb_cmd_train(int argc, char **argv) {
 
     if (!quiet)
         printf("model: %s preset, %d layers, d_model %d, %d heads (%d kv), d_ff %d, ctx %d, vocab %d: %.2fM parameters\n"
-               "data:  %s: %zu tokens (%zu train, %zu val), tokenizer %s; batch %ld (%d x %ld accum), %d threads%s\n",
+               "data:  %s: %zu tokens (%zu train, %zu val), tokenizer %s; batch %ld (%ld x %ld accum), %d threads%s\n",
                m->cfg.block.mlp == FB_MLP_SWIGLU ? "llama" : "gpt2", m->cfg.n_layers, m->cfg.block.d_model,
                m->cfg.block.n_heads, m->cfg.block.n_kv_heads, m->cfg.block.d_ff, T, m->cfg.vocab_size,
-               (double)fb_model_num_params(m) / 1e6, data, n_tokens, split.n_train, split.n_val, st.tokenizer, batch,
-               micro, accum, fb_get_threads(), recompute ? ", activation recompute" : "");
+               (double)fb_model_num_params(m) / 1e6, data, n_tokens, split.n_train, split.n_val, stp->tokenizer, batch,
+               batch / accum, accum, fb_get_threads(), recompute ? ", activation recompute" : "");
     const double t0 = fb_now_sec();
-    const long start_step = st.step;
-    /* FLASHBLOCK_FAULT_NAN_STEP=k poisons a gradient at step k (tests the NaN stop). */
-    const long fault_step = getenv("FLASHBLOCK_FAULT_NAN_STEP") ? atol(getenv("FLASHBLOCK_FAULT_NAN_STEP")) : 0;
-    double tok_rate = 0;
+    const long start_step = stp->step;
     rc = 0;
-    for (long step = st.step; step < steps; step++) {
-        const double ts = fb_now_sec();
-        fb_model_zero_grad(m);
-        double loss_sum = 0;
-        for (long k = 0; k < accum; k++) {
-            fb_data_random_batch(split.train, split.n_train, micro, T, &rng, ids, tgt);
-            float l;
-            if (fb_model_forward_backward(m, ids, tgt, micro, T, 1.0f / (float)accum, &l) != FB_OK) {
-                fb_cli_error("step %ld: %s; stopping, the last checkpoint %s is intact", step + 1, fb_last_error(), ckpt);
-                rc = 1;
-                break;
-            }
-            loss_sum += l;
-        }
-        if (rc) break;
-        if (fault_step && st.step + 1 == fault_step) fb_model_grads(m)[0] = NAN;   /* test hook */
-        const double norm = fb_grad_norm(m);
-        if (!isfinite(norm)) {
-            fb_cli_error("step %ld: gradient norm is not finite; stopping, the last checkpoint %s is intact", step + 1, ckpt);
+    while (stp->step < steps) {
+        fb_step_info si;
+        fb_status ss = fb_trainer_step(tr, &si);
+        if (ss != FB_OK) {
+            fb_cli_error("step %ld: %s; stopping, the last checkpoint %s is intact", stp->step + 1, fb_last_error(), ckpt);
             rc = 1;
             break;
         }
-        const float cur_lr = fb_lr_schedule(step, warmup, steps, (float)lr, (float)min_lr);
-        fb_adamw_step_scaled(&opt, m, cur_lr, fb_clip_coef(norm, clip));   /* clipping fused into the update */
-        st.step = step + 1;
-        const double train_loss = loss_sum / (double)accum;
-        const double dt = fb_now_sec() - ts, elapsed = fb_now_sec() - t0;
-        tok_rate = (double)batch * T / dt;
+        const double elapsed = fb_now_sec() - t0, tok_rate = (double)si.tokens / si.seconds;
         double val = NAN;
-        const int last = st.step == steps;
-        if ((eval_every && st.step % eval_every == 0) || last) {
+        const int last = stp->step == steps;
+        if ((eval_every && stp->step % eval_every == 0) || last) {
             float v;
-            if (evaluate(m, split.val, split.n_val, micro, T, (int)eval_windows, ids, tgt, &v) == FB_OK) {
-                val = v;
-                if (!(st.best_val <= v)) st.best_val = v;
-            }
+            if (fb_trainer_evaluate(tr, &v) == FB_OK) val = v;
         }
         if (csvf) {
-            fprintf(csvf, "%ld,%.6f,%.6f,%.6g,%.1f,%.2f\n", st.step, train_loss, val, (double)cur_lr, tok_rate, elapsed);
+            fprintf(csvf, "%ld,%.6f,%.6f,%.6g,%.1f,%.2f\n", stp->step, si.loss, val, (double)si.lr, tok_rate, elapsed);
             fflush(csvf);
         }
-        curve_add(&cv, (double)st.step, train_loss, val);
-        if (!quiet && (st.step % log_every == 0 || isfinite(val) || st.step == start_step + 1)) {
+        curve_add(&cv, (double)stp->step, si.loss, val);
+        if (!quiet && (stp->step % log_every == 0 || isfinite(val) || stp->step == start_step + 1)) {
             char el[32], eta[32], vbuf[32] = "";
             fmt_time(elapsed, el, sizeof el);
-            fmt_time(elapsed / (double)(st.step - start_step) * (double)(steps - st.step), eta, sizeof eta);
+            fmt_time(elapsed / (double)(stp->step - start_step) * (double)(steps - stp->step), eta, sizeof eta);
             if (isfinite(val)) snprintf(vbuf, sizeof vbuf, " | val %.4f", val);
-            printf("step %6ld/%ld | loss %.4f%s | lr %.2e | norm %.2f | %.0f tok/s | %s elapsed | ETA %s\n", st.step, steps,
-                   train_loss, vbuf, (double)cur_lr, norm, tok_rate, el, eta);
+            printf("step %6ld/%ld | loss %.4f%s | lr %.2e | norm %.2f | %.0f tok/s | %s elapsed | ETA %s\n", stp->step, steps,
+                   si.loss, vbuf, (double)si.lr, si.grad_norm, tok_rate, el, eta);
             fflush(stdout);
         }
         if (isfinite(val)) write_plot(out, &cv);
-        const int time_up = (time_limit > 0 && elapsed >= time_limit) || (stop_after && st.step - start_step >= stop_after);
-        if ((save_every && st.step % save_every == 0) || last || g_interrupted || time_up) {
-            st.rng = rng.s;
-            if (fb_checkpoint_save(ckpt, m, &opt, &st) != FB_OK) { fb_cli_error("saving %s: %s", ckpt, fb_last_error()); rc = 1; break; }
+        const int time_up = (time_limit > 0 && elapsed >= time_limit) || (stop_after && stp->step - start_step >= stop_after);
+        if ((save_every && stp->step % save_every == 0) || last || g_interrupted || time_up) {
+            if (fb_trainer_save(tr, ckpt) != FB_OK) { fb_cli_error("saving %s: %s", ckpt, fb_last_error()); rc = 1; break; }
         }
-        if (g_interrupted) { fprintf(stderr, "interrupted: checkpoint saved at step %ld in %s (continue with --resume)\n", st.step, ckpt); break; }
-        if (time_up) { fprintf(stderr, "stopping early: checkpoint saved at step %ld in %s (continue with --resume)\n", st.step, ckpt); write_plot(out, &cv); break; }
+        if (g_interrupted) { fprintf(stderr, "interrupted: checkpoint saved at step %ld in %s (continue with --resume)\n", stp->step, ckpt); break; }
+        if (time_up) { fprintf(stderr, "stopping early: checkpoint saved at step %ld in %s (continue with --resume)\n", stp->step, ckpt); write_plot(out, &cv); break; }
     }
     if (csvf) fclose(csvf);
     if (rc == 0) {
         write_plot(out, &cv);
-        if (!quiet) printf("saved %s (step %ld, best val loss %.4f); loss curve %s/loss.svg\n", ckpt, st.step, (double)st.best_val, out);
+        if (!quiet) printf("saved %s (step %ld, best val loss %.4f); loss curve %s/loss.svg\n", ckpt, stp->step, (double)stp->best_val, out);
     }
     free(cv.step); free(cv.train); free(cv.val);
-    free(ids);
-    free(tgt);
 done:
     free(tokens);
     fb_tokenizer_free(tok);
-    fb_adamw_free(&opt);
-    fb_model_free(m);
+    fb_trainer_free(tr);
     return rc;
 }

@@ -4,7 +4,7 @@
 #include "io/llama2c.h"
 #include "io/llmc.h"
 #include "model/model.h"
-#include "train/checkpoint.h"
+#include "model/checkpoint.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,9 +47,10 @@ static fb_status load_llama2c(const char *path, fb_model **out, int *q8) {
     mc.vocab_size = c->vocab_size;
     mc.max_seq = c->seq_len;
     mc.tied = c->shared_classifier;
-    fb_model *m = NULL;
-    fb_status s = fb_model_init(&m, &mc);
+    fb_model *m = NULL;   /* sizes checked against the file size at open; inference: no gradients */
+    fb_status s = fb_model_plan(&m, &mc);
     if (s != FB_OK) { fb_llama2c_close(&f); return fb_fail(FB_ERR_FORMAT, "%s: unusable config: %s", path, fb_last_error()); }
+    if ((s = fb_model_alloc(m, 0)) != FB_OK) { fb_model_free(m); fb_llama2c_close(&f); return s; }
     const size_t dim = (size_t)c->dim, kv = (size_t)c->kv_dim;
     s = copy_l2c(&f, &f.token_embedding, tensor_ptr(m, "token_embd.weight"));
     if (s == FB_OK) s = copy_l2c(&f, &f.rms_final, tensor_ptr(m, "output_norm.weight"));
@@ -87,9 +88,10 @@ static fb_status load_llmc(const char *path, fb_model **out) {
     mc.vocab_size = c->vocab_size;
     mc.max_seq = c->max_seq_len;
     mc.tied = 1;
-    fb_model *m = NULL;
-    fb_status s = fb_model_init(&m, &mc);
+    fb_model *m = NULL;   /* sizes checked against the file size at open; inference: no gradients */
+    fb_status s = fb_model_plan(&m, &mc);
     if (s != FB_OK) { fb_llmc_close(&f); return fb_fail(FB_ERR_FORMAT, "%s: unusable config: %s", path, fb_last_error()); }
+    if ((s = fb_model_alloc(m, 0)) != FB_OK) { fb_model_free(m); fb_llmc_close(&f); return s; }
     const uint64_t C = (uint64_t)c->channels;
     s = fb_llmc_read_f32(&f, FB_LLMC_WTE, 0, (uint64_t)c->vocab_size * C, tensor_ptr(m, "token_embd.weight"));
     if (s == FB_OK) s = fb_llmc_read_f32(&f, FB_LLMC_WPE, 0, (uint64_t)c->max_seq_len * C, tensor_ptr(m, "position_embd.weight"));
@@ -334,7 +336,7 @@ static fb_status load_gguf(const char *path, fb_model **out, fb_tokenizer **tok,
         if (s != FB_OK) s = fb_fail(FB_ERR_FORMAT, "%s: unusable config: %s", path, fb_last_error());
     }
     if (s == FB_OK) s = gguf_tensors(&g, path, m, &z, q8);   /* shapes only */
-    if (s == FB_OK) s = fb_model_alloc(m);
+    if (s == FB_OK) s = fb_model_alloc(m, 0);   /* inference: no gradients */
     if (s == FB_OK) s = gguf_tensors(&g, path, m, &z, q8);   /* and the data */
     if (s == FB_OK) s = gguf_tokenizer(&g, path, tok);
     fb_gguf_close(&g);

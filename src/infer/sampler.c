@@ -65,6 +65,13 @@ fb_status fb_sampler_init(fb_sampler **out, const fb_sampler_config *cfg, int vo
     return FB_OK;
 }
 
+fb_status fb_sampler_clone(fb_sampler **out, const fb_sampler *src) {
+    if (!out || !src) return fb_fail(FB_ERR_INVALID_ARG, "sampler clone: NULL argument");
+    FB_TRY(fb_sampler_init(out, &src->cfg, src->vocab));
+    (*out)->rng = src->rng;   /* the same stream from here on */
+    return FB_OK;
+}
+
 void fb_sampler_free(fb_sampler *s) {
     if (!s) return;
     free(s->cand);

@@ -58,5 +58,7 @@ int fb_sampler_sample(fb_sampler *s, float *logits, const int32_t *recent, int n
 void fb_sampler_reseed(fb_sampler *s, uint64_t seed);
 /* The next coin in [0, 1) from the sampler's RNG (run.c's random_f32). */
 float fb_sampler_rng_f32(fb_sampler *s);
+/* A second sampler with the same config and the same random state. */
+fb_status fb_sampler_clone(fb_sampler **out, const fb_sampler *src);
 void fb_sampler_free(fb_sampler *s);
 #endif

@@ -1,7 +1,8 @@
 #include "io/gguf.h"
 #include "core/error.h"
+#include "core/half.h"
+#include "core/q8_0.h"
 #include "io/atomic_write.h"
-#include "io/halfconv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,7 @@ fb_status fb_ggml_type_nbytes(uint32_t type, uint64_t n, uint64_t *out) {
     case FB_GGML_BF16: if (fb_mul_overflow_u64(n, 2, &r)) goto ovf; break;
     case FB_GGML_Q8_0:
         if (n % FB_Q8_0_BLOCK) return fb_fail(FB_ERR_SHAPE, "Q8_0 needs a multiple of 32 elements, got %llu", (unsigned long long)n);
-        r = n / FB_Q8_0_BLOCK * FB_Q8_0_BYTES;
+        r = n / FB_Q8_0_BLOCK * FB_Q8_0_BLOCK_BYTES;
         break;
     default:
         return fb_fail(FB_ERR_UNSUPPORTED, "ggml type %s (%u) is not supported (F32, F16, BF16, Q8_0 are)",
@@ -576,28 +577,23 @@ fb_status fb_gguf_get_tensor(const fb_gguf *g, const char *name, const fb_gguf_t
 
 void fb_dequant_f16(const void *src, float *dst, uint64_t n) {
     const uint8_t *p = src;
-    for (uint64_t i = 0; i < n; i++) dst[i] = fb_io_f16_to_f32(fb_load_u16le(p + 2 * i));
+    for (uint64_t i = 0; i < n; i++) dst[i] = fb_f16_to_f32(fb_load_u16le(p + 2 * i));
 }
 void fb_dequant_bf16(const void *src, float *dst, uint64_t n) {
     const uint8_t *p = src;
-    for (uint64_t i = 0; i < n; i++) dst[i] = fb_io_bf16_to_f32(fb_load_u16le(p + 2 * i));
+    for (uint64_t i = 0; i < n; i++) dst[i] = fb_bf16_to_f32(fb_load_u16le(p + 2 * i));
 }
-void fb_dequant_q8_0(const void *src, float *dst, uint64_t n) {
-    const uint8_t *p = src;
-    for (uint64_t b = 0; b < n / FB_Q8_0_BLOCK; b++) fb_io_q8_0_dequantize_block(p + b * FB_Q8_0_BYTES, dst + b * FB_Q8_0_BLOCK);
-}
+void fb_dequant_q8_0(const void *src, float *dst, uint64_t n) { fb_q8_0_dequantize_row(dst, src, (int64_t)n); }
 void fb_quant_f16(const float *src, void *dst, uint64_t n) {
     uint8_t *p = dst;
-    for (uint64_t i = 0; i < n; i++) fb_store_u16le(p + 2 * i, fb_io_f32_to_f16(src[i]));
+    for (uint64_t i = 0; i < n; i++) fb_store_u16le(p + 2 * i, fb_f32_to_f16(src[i]));
 }
 void fb_quant_bf16(const float *src, void *dst, uint64_t n) {
     uint8_t *p = dst;
-    for (uint64_t i = 0; i < n; i++) fb_store_u16le(p + 2 * i, fb_io_f32_to_bf16(src[i]));
+    for (uint64_t i = 0; i < n; i++) fb_store_u16le(p + 2 * i, fb_f32_to_bf16(src[i]));
 }
-void fb_quant_q8_0(const float *src, void *dst, uint64_t n) {
-    uint8_t *p = dst;
-    for (uint64_t b = 0; b < n / FB_Q8_0_BLOCK; b++) fb_io_q8_0_quantize_block(src + b * FB_Q8_0_BLOCK, p + b * FB_Q8_0_BYTES);
-}
+/* The project's one Q8_0 quantiser (core/q8_0.h: ggml's rounding). */
+void fb_quant_q8_0(const float *src, void *dst, uint64_t n) { fb_q8_0_quantize_row(dst, src, (int64_t)n); }
 
 static void decode_n(fb_ggml_type type, const uint8_t *src, float *dst, uint64_t n) {
     switch (type) {

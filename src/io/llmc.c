@@ -1,6 +1,6 @@
 #include "io/llmc.h"
 #include "core/error.h"
-#include "io/halfconv.h"
+#include "core/half.h"
 
 #include <string.h>
 
@@ -99,6 +99,6 @@ fb_status fb_llmc_read_f32(const fb_llmc *m, fb_llmc_param p, uint64_t start, ui
                        (unsigned long long)start, (unsigned long long)n, k_names[p], (unsigned long long)t->numel);
     const uint8_t *src = (const uint8_t *)t->data + start * m->elem_size;
     if (m->dtype == FB_LLMC_F32) { if (n) memcpy(out, src, (size_t)n * 4); }
-    else for (uint64_t i = 0; i < n; i++) out[i] = fb_io_bf16_to_f32(fb_load_u16le(src + 2 * i));
+    else for (uint64_t i = 0; i < n; i++) out[i] = fb_bf16_to_f32(fb_load_u16le(src + 2 * i));
     return FB_OK;
 }

@@ -6,6 +6,7 @@
 #ifndef FB_IO_MAPPED_FILE_H
 #define FB_IO_MAPPED_FILE_H
 #include "flashblock.h"
+#include "core/half.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,18 +71,6 @@ fb_status fb_reader_seek(fb_reader *r, uint64_t pos, const char *what);
  * <= max_len and fit in what is left. */
 fb_status fb_reader_string_u64(fb_reader *r, uint64_t max_len, const char **s, uint64_t *len, const char *what);
 
-/* Load little-endian values from unaligned memory (no bounds checks). */
-static inline uint16_t fb_load_u16le(const void *p) { const uint8_t *b = (const uint8_t *)p; return (uint16_t)(b[0] | (b[1] << 8)); }
-static inline uint32_t fb_load_u32le(const void *p) {
-    const uint8_t *b = (const uint8_t *)p;
-    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
-}
-static inline uint64_t fb_load_u64le(const void *p) {
-    const uint8_t *b = (const uint8_t *)p;
-    return (uint64_t)fb_load_u32le(b) | ((uint64_t)fb_load_u32le(b + 4) << 32);
-}
-static inline void fb_store_u16le(void *p, uint16_t v) { uint8_t *b = (uint8_t *)p; b[0] = (uint8_t)v; b[1] = (uint8_t)(v >> 8); }
-static inline void fb_store_u32le(void *p, uint32_t v) { uint8_t *b = (uint8_t *)p; for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i)); }
-static inline void fb_store_u64le(void *p, uint64_t v) { uint8_t *b = (uint8_t *)p; for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i)); }
-
+/* Little-endian loads/stores (fb_load_u16le, fb_store_u32le, ...) are in
+ * core/half.h, included here for every parser. */
 #endif

@@ -1,7 +1,7 @@
 #include "io/safetensors.h"
 #include "core/error.h"
+#include "core/half.h"
 #include "io/atomic_write.h"
-#include "io/halfconv.h"
 
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -248,8 +248,8 @@ fb_status fb_st_tensor_to_f32(const fb_st_tensor *t, float *out) {
     const uint8_t *p = t->data;
     switch (t->dtype) {
     case FB_ST_F32: if (t->nbytes) memcpy(out, p, t->nbytes); return FB_OK;
-    case FB_ST_F16: for (uint64_t i = 0; i < t->numel; i++) out[i] = fb_io_f16_to_f32(fb_load_u16le(p + 2 * i)); return FB_OK;
-    case FB_ST_BF16: for (uint64_t i = 0; i < t->numel; i++) out[i] = fb_io_bf16_to_f32(fb_load_u16le(p + 2 * i)); return FB_OK;
+    case FB_ST_F16: for (uint64_t i = 0; i < t->numel; i++) out[i] = fb_f16_to_f32(fb_load_u16le(p + 2 * i)); return FB_OK;
+    case FB_ST_BF16: for (uint64_t i = 0; i < t->numel; i++) out[i] = fb_bf16_to_f32(fb_load_u16le(p + 2 * i)); return FB_OK;
     case FB_ST_F64:
         for (uint64_t i = 0; i < t->numel; i++) { double d; memcpy(&d, p + 8 * i, 8); out[i] = (float)d; }
         return FB_OK;

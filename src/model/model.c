@@ -104,24 +104,24 @@ fb_status fb_model_plan(fb_model **out, const fb_model_config *cfg) {
     return FB_OK;
 }
 
-fb_status fb_model_alloc(fb_model *m) {
+fb_status fb_model_alloc(fb_model *m, int with_grads) {
     if (!m || m->params) return fb_fail(FB_ERR_INVALID_ARG, "fb_model_alloc: no planned model, or already allocated");
     size_t bytes;
     if (!fb_mul_size(m->n_floats, sizeof(float), &bytes) || !(m->params = fb_aligned_alloc(bytes)) ||
-        !(m->grads = fb_aligned_alloc(bytes))) {
+        (with_grads && !(m->grads = fb_aligned_alloc(bytes)))) {
         free(m->params);
         m->params = NULL;
-        return fb_fail(FB_ERR_OOM, "cannot allocate %zu parameters (%.1f MiB twice, weights and gradients)", m->n_floats,
-                       (double)m->n_floats * sizeof(float) / 1048576.0);
+        return fb_fail(FB_ERR_OOM, "cannot allocate %zu parameters (%.1f MiB%s)", m->n_floats,
+                       (double)m->n_floats * sizeof(float) / 1048576.0, with_grads ? " for the weights and as much for gradients" : "");
     }
     memset(m->params, 0, bytes);
-    memset(m->grads, 0, bytes);
+    if (with_grads) memset(m->grads, 0, bytes);
     return FB_OK;
 }
 
 fb_status fb_model_init(fb_model **out, const fb_model_config *cfg) {
     FB_TRY(fb_model_plan(out, cfg));
-    fb_status s = fb_model_alloc(*out);
+    fb_status s = fb_model_alloc(*out, 1);
     if (s != FB_OK) { fb_model_free(*out); *out = NULL; }
     return s;
 }
@@ -156,7 +156,7 @@ float *fb_model_tensor(fb_model *m, int i, int *ndim, int64_t shape[2]) {
 }
 
 float *fb_model_tensor_grad(fb_model *m, int i) {
-    return m && i >= 0 && i < m->n_tensors ? m->grads + m->tensors[i].offset : NULL;
+    return m && m->grads && i >= 0 && i < m->n_tensors ? m->grads + m->tensors[i].offset : NULL;
 }
 
 int fb_model_find_tensor(const fb_model *m, const char *name) {
@@ -197,7 +197,7 @@ void fb_model_init_random(fb_model *m, uint64_t seed) {
 }
 
 void fb_model_zero_grad(fb_model *m) {
-    if (m) memset(m->grads, 0, m->n_floats * sizeof(float));
+    if (m && m->grads) memset(m->grads, 0, m->n_floats * sizeof(float));
 }
 
 fb_status fb_model_alloc_training(fb_model *m, int B, int T, int recompute) {
@@ -296,7 +296,7 @@ static fb_status run(fb_model *m, const int32_t *ids, const int32_t *targets, in
     forward_trunk(m, B, T);
     if (backward) memset(m->dlnf, 0, N * C * sizeof(float));
     fb_op_args ce = {.in = {m->lnf, m->params + m->off_lm, (const float *)m->targets},
-                     .out = {m->losses, m->dlnf, m->grads + m->off_lm},
+                     .out = {m->losses, m->dlnf, backward ? m->grads + m->off_lm : NULL},   /* eval: no gradients */
                      .d = {(int64_t)N, (int64_t)C, m->cfg.vocab_size, backward ? 0 : 1},
                      .f = {grad_scale / (float)count}};
     fb_op_run(FB_OP_CROSSENTROPY_FUSED, &ce);
@@ -342,5 +342,6 @@ fb_status fb_model_forward(fb_model *m, const int32_t *ids, const int32_t *targe
 fb_status fb_model_forward_backward(fb_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
                                     float grad_scale, float *loss) {
     if (!loss) return fb_fail(FB_ERR_INVALID_ARG, "model forward: NULL loss pointer");
+    if (!m || !m->grads) return fb_fail(FB_ERR_INVALID_ARG, "model backward: the model was loaded for inference (no gradients)");
     return run(m, ids, targets, B, T, 1, grad_scale, loss);
 }

@@ -33,9 +33,11 @@ struct fb_model {
 };
 
 /* fb_model_init in two steps, for loaders: plan the tensor table without
- * allocating, check it against the file, then allocate (zeroed). */
+ * allocating, check it against the file, then allocate (zeroed). Models
+ * loaded for inference have no gradient buffer (with_grads 0): the weights
+ * are held once. */
 fb_status fb_model_plan(fb_model **out, const fb_model_config *cfg);
-fb_status fb_model_alloc(fb_model *m);
+fb_status fb_model_alloc(fb_model *m, int with_grads);
 
 static inline float *fb_model_block_params(fb_model *m, int l) { return m->params + m->off_blocks + (size_t)l * m->blk.total; }
 #endif

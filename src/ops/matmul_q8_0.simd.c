@@ -36,7 +36,7 @@ static inline float wscale(const uint8_t *blk) {
 #if defined(__F16C__)
     return _cvtsh_ss(h);
 #else
-    return fb_fp16_to_fp32(h);
+    return fb_f16_to_f32(h);
 #endif
 }
 

@@ -1,47 +1,10 @@
-/* Q8_0 quantisation (GGML-compatible), dequantisation, and the references of
- * FB_OP_MATMUL_Q8_0. See quant_q8_0.h. */
+/* Activation quantisation and the references of FB_OP_MATMUL_Q8_0. The
+ * weight quantiser is core/q8_0.c. See quant_q8_0.h. */
 #include "ops/quant_q8_0.h"
 #include "ops/infer_kernels.h"
 #include "core/error.h"
 #include <math.h>
 #include <stdlib.h>
-
-void fb_q8_0_quantize_row(void *dst, const float *x, int64_t n) {
-    uint8_t *out = dst;
-    for (int64_t b = 0; b < n / FB_Q8_0_BLOCK; b++) {
-        const float *xb = x + b * FB_Q8_0_BLOCK;
-        float amax = 0.0f;
-        for (int j = 0; j < FB_Q8_0_BLOCK; j++) {   /* ggml's MAX(amax, fabsf(v)) */
-            const float v = fabsf(xb[j]);
-            amax = amax > v ? amax : v;
-        }
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        const uint16_t h = fb_fp32_to_fp16(d);
-        uint8_t *blk = out + b * FB_Q8_0_BLOCK_BYTES;
-        blk[0] = (uint8_t)(h & 0xFF);
-        blk[1] = (uint8_t)(h >> 8);
-        for (int j = 0; j < FB_Q8_0_BLOCK; j++) blk[2 + j] = (uint8_t)(int8_t)roundf(xb[j] * id);
-    }
-}
-
-fb_status fb_q8_0_quantize(void *dst, const float *x, int64_t rows, int64_t C) {
-    if (!dst || !x || rows < 0 || C < 0) return fb_fail(FB_ERR_INVALID_ARG, "q8_0 quantize: bad arguments");
-    if (C % FB_Q8_0_BLOCK) return fb_fail(FB_ERR_SHAPE, "q8_0 quantize: row length %lld is not a multiple of 32",
-                                          (long long)C);
-    const size_t rb = fb_q8_0_row_bytes(C);
-    for (int64_t r = 0; r < rows; r++) fb_q8_0_quantize_row((uint8_t *)dst + (size_t)r * rb, x + r * C, C);
-    return FB_OK;
-}
-
-void fb_q8_0_dequantize_row(float *y, const void *src, int64_t n) {
-    const uint8_t *in = src;
-    for (int64_t b = 0; b < n / FB_Q8_0_BLOCK; b++) {
-        const uint8_t *blk = in + b * FB_Q8_0_BLOCK_BYTES;
-        const float d = fb_fp16_to_fp32((uint16_t)(blk[0] | (blk[1] << 8)));
-        for (int j = 0; j < FB_Q8_0_BLOCK; j++) y[b * FB_Q8_0_BLOCK + j] = d * (float)(int8_t)blk[2 + j];
-    }
-}
 
 void fb_q8_0_quantize_act(int8_t *q, float *d, const float *x, int64_t n) {
     for (int64_t b = 0; b < n / FB_Q8_0_BLOCK; b++) {
@@ -91,7 +54,7 @@ void fb_matmul_q8_0_ref_qx(float *y, const void *Wq, const float *x, const float
             double acc = b ? b[o] : 0.0;
             for (int64_t k = 0; k < nb; k++) {
                 const uint8_t *blk = W + (size_t)o * rb + (size_t)k * FB_Q8_0_BLOCK_BYTES;
-                const double dw = fb_fp16_to_fp32((uint16_t)(blk[0] | (blk[1] << 8)));
+                const double dw = fb_f16_to_f32(fb_load_u16le(blk));
                 int32_t s = 0;
                 for (int j = 0; j < FB_Q8_0_BLOCK; j++) s += (int32_t)(int8_t)blk[2 + j] * qx[n * C + k * 32 + j];
                 acc += dw * dx[n * nb + k] * (double)s;

@@ -1,214 +1,61 @@
+/* Training checkpoints: the model checkpoint plus AdamW's state (see
+ * checkpoint.h). */
 #include "train/checkpoint.h"
 #include "core/error.h"
-#include "io/safetensors.h"
-#include "model/model.h"
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#define N_META 32   /* metadata entries written (26 today) */
-
-static const char *norm_name(fb_norm_kind k) { return k == FB_NORM_RMSNORM ? "rmsnorm" : "layernorm"; }
-static const char *mlp_name(fb_mlp_kind k) { return k == FB_MLP_SWIGLU ? "swiglu" : k == FB_MLP_GELU ? "gelu" : "gelu_tanh"; }
-static const char *pos_name(fb_pos_kind k) { return k == FB_POS_ROPE ? "rope" : "learned"; }
-
-fb_status fb_checkpoint_save(const char *path, fb_model *m, const fb_adamw *opt, const fb_train_state *st) {
-    if (!path || !m) return fb_fail(FB_ERR_INVALID_ARG, "checkpoint save: NULL argument");
-    const fb_model_config *c = &m->cfg;
-    const int nt = m->n_tensors, total = nt * (opt ? 3 : 1);
-    fb_st_write_tensor *w = calloc((size_t)total, sizeof *w);
-    uint64_t *shapes = calloc((size_t)total * 2, sizeof *shapes);
-    char (*names)[112] = calloc((size_t)total, sizeof *names);
-    if (!w || !shapes || !names) { free(w); free(shapes); free(names); return fb_fail(FB_ERR_OOM, "checkpoint save: out of memory"); }
-    for (int k = 0; k < total; k++) {
-        int i = k % nt, part = k / nt;
-        const fb_model_tensor_info *t = &m->tensors[i];
-        snprintf(names[k], sizeof names[k], "%s%s", part == 0 ? "" : part == 1 ? "optim.m." : "optim.v.", t->name);
-        shapes[2 * k] = (uint64_t)t->shape[0];
-        shapes[2 * k + 1] = (uint64_t)t->shape[1];
-        const float *base = part == 0 ? m->params : part == 1 ? opt->m : opt->v;
-        w[k] = (fb_st_write_tensor){names[k], FB_ST_F32, t->ndim, shapes + 2 * k, base + t->offset};
-    }
-    char v[N_META][64];
-    fb_st_kv meta[N_META + 2];
+fb_status fb_train_checkpoint_save(const char *path, const fb_model *m, const fb_adamw *opt, const fb_train_state *st) {
+    if (!opt) return fb_checkpoint_save(path, m, NULL, st);
+    char v[6][64];
+    fb_st_kv meta[6];
     int n = 0;
 #define META(key, ...) do { snprintf(v[n], sizeof v[n], __VA_ARGS__); meta[n] = (fb_st_kv){key, v[n]}; n++; } while (0)
-    META("format", "flashblock");
-    META("format_version", "1");
-    META("d_model", "%d", c->block.d_model);
-    META("n_heads", "%d", c->block.n_heads);
-    META("n_kv_heads", "%d", c->block.n_kv_heads);
-    META("d_ff", "%d", c->block.d_ff);
-    META("n_layers", "%d", c->n_layers);
-    META("vocab_size", "%d", c->vocab_size);
-    META("max_seq", "%d", c->max_seq);
-    META("norm", "%s", norm_name(c->block.norm));
-    META("norm_eps", "%.9g", (double)c->block.norm_eps);
-    META("mlp", "%s", mlp_name(c->block.mlp));
-    META("positions", "%s", pos_name(c->block.positions));
-    META("rope_theta", "%.9g", (double)c->block.rope_theta);
-    META("bias", "%d", c->block.bias);
-    META("tied", "%d", c->tied);
-    if (st) {
-        META("step", "%ld", st->step);
-        META("rng", "%llu", (unsigned long long)st->rng);
-        META("best_val", "%.9g", (double)st->best_val);
-    }
-    if (opt) {
-        META("adamw.step", "%ld", opt->step);
-        META("adamw.beta1", "%.9g", (double)opt->cfg.beta1);
-        META("adamw.beta2", "%.9g", (double)opt->cfg.beta2);
-        META("adamw.eps", "%.9g", (double)opt->cfg.eps);
-        META("adamw.weight_decay", "%.9g", (double)opt->cfg.weight_decay);
-        META("adamw.decay_all", "%d", opt->cfg.decay_all);
-    }
+    META("adamw.step", "%ld", opt->step);
+    META("adamw.beta1", "%.9g", (double)opt->cfg.beta1);
+    META("adamw.beta2", "%.9g", (double)opt->cfg.beta2);
+    META("adamw.eps", "%.9g", (double)opt->cfg.eps);
+    META("adamw.weight_decay", "%.9g", (double)opt->cfg.weight_decay);
+    META("adamw.decay_all", "%d", opt->cfg.decay_all);
 #undef META
-    if (st) meta[n++] = (fb_st_kv){"tokenizer", st->tokenizer};
-    fb_status s = fb_safetensors_write(path, w, (size_t)total, meta, (size_t)n);
-    free(w);
-    free(shapes);
-    free(names);
-    return s;
+    const char *const prefix[2] = {"optim.m.", "optim.v."};
+    const float *const data[2] = {opt->m, opt->v};
+    const fb_checkpoint_extra extra = {2, prefix, data, n, meta};
+    return fb_checkpoint_save(path, m, &extra, st);
 }
 
-static fb_status meta_long(const fb_safetensors *st, const char *path, const char *key, long lo, long hi, long *out) {
-    const char *v = fb_safetensors_meta(st, key);
-    if (!v) return fb_fail(FB_ERR_FORMAT, "%s: metadata key '%s' is missing", path, key);
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < lo || x > hi)
-        return fb_fail(FB_ERR_FORMAT, "%s: metadata '%s' = '%s' is not an integer in [%ld, %ld]", path, key, v, lo, hi);
-    *out = x;
-    return FB_OK;
-}
-
-static fb_status meta_float(const fb_safetensors *st, const char *path, const char *key, float *out) {
-    const char *v = fb_safetensors_meta(st, key);
-    if (!v) return fb_fail(FB_ERR_FORMAT, "%s: metadata key '%s' is missing", path, key);
-    char *end;
-    double x = strtod(v, &end);
-    if (end == v || *end) return fb_fail(FB_ERR_FORMAT, "%s: metadata '%s' = '%s' is not a number", path, key, v);
-    *out = (float)x;
-    return FB_OK;
-}
-
-static fb_status read_config(const fb_safetensors *st, const char *path, fb_model_config *c, fb_train_state *ts) {
-    const char *fmt = fb_safetensors_meta(st, "format");
-    if (!fmt || strcmp(fmt, "flashblock") != 0)
-        return fb_fail(FB_ERR_FORMAT, "%s: not a flashblock checkpoint (metadata 'format' is %s)", path, fmt ? fmt : "missing");
-    long v = 0;
-    memset(c, 0, sizeof *c);
-    FB_TRY(meta_long(st, path, "d_model", 1, 1 << 20, &v)); c->block.d_model = (int)v;
-    FB_TRY(meta_long(st, path, "n_heads", 1, 1 << 16, &v)); c->block.n_heads = (int)v;
-    FB_TRY(meta_long(st, path, "n_kv_heads", 1, 1 << 16, &v)); c->block.n_kv_heads = (int)v;
-    FB_TRY(meta_long(st, path, "d_ff", 1, 1 << 24, &v)); c->block.d_ff = (int)v;
-    FB_TRY(meta_long(st, path, "n_layers", 1, 4096, &v)); c->n_layers = (int)v;
-    FB_TRY(meta_long(st, path, "vocab_size", 1, 1 << 24, &v)); c->vocab_size = (int)v;
-    FB_TRY(meta_long(st, path, "max_seq", 1, 1 << 22, &v)); c->max_seq = (int)v;
-    FB_TRY(meta_long(st, path, "bias", 0, 1, &v)); c->block.bias = (int)v;
-    FB_TRY(meta_long(st, path, "tied", 0, 1, &v)); c->tied = (int)v;
-    FB_TRY(meta_float(st, path, "norm_eps", &c->block.norm_eps));
-    FB_TRY(meta_float(st, path, "rope_theta", &c->block.rope_theta));
-    const char *s;
-    if (!(s = fb_safetensors_meta(st, "norm")) || fb_norm_from_name(s, &c->block.norm) != FB_OK)
-        return fb_fail(FB_ERR_FORMAT, "%s: metadata 'norm' missing or unknown", path);
-    if (!(s = fb_safetensors_meta(st, "mlp")) || fb_mlp_from_name(s, &c->block.mlp) != FB_OK)
-        return fb_fail(FB_ERR_FORMAT, "%s: metadata 'mlp' missing or unknown", path);
-    if (!(s = fb_safetensors_meta(st, "positions")) || fb_pos_from_name(s, &c->block.positions) != FB_OK)
-        return fb_fail(FB_ERR_FORMAT, "%s: metadata 'positions' missing or unknown", path);
-    c->block.head_dim = c->block.d_model / c->block.n_heads;
-    if (fb_model_config_validate(c) != FB_OK)
-        return fb_fail(FB_ERR_FORMAT, "%s: invalid model config: %s", path, fb_last_error());
-    if (ts) {
-        memset(ts, 0, sizeof *ts);
-        ts->best_val = NAN;
-        const char *tok = fb_safetensors_meta(st, "tokenizer");
-        snprintf(ts->tokenizer, sizeof ts->tokenizer, "%s", tok ? tok : "byte");
-        if (fb_safetensors_meta(st, "step")) {
-            FB_TRY(meta_long(st, path, "step", 0, 1L << 40, &ts->step));
-            const char *r = fb_safetensors_meta(st, "rng");
-            ts->rng = r ? strtoull(r, NULL, 10) : 0;
-            meta_float(st, path, "best_val", &ts->best_val);
-        }
+fb_status fb_train_checkpoint_load(const char *path, fb_model **out, fb_adamw *opt, fb_train_state *ts) {
+    fb_checkpoint *f = NULL;
+    FB_TRY(fb_checkpoint_load_for_training(path, out, opt ? &f : NULL, ts));
+    if (!opt) return FB_OK;
+    fb_model *m = *out;
+    fb_adamw_config ac = fb_adamw_defaults();
+    long step = 0;
+    /* hyper-parameters missing from older files keep their defaults */
+    fb_checkpoint_meta_float(f, "adamw.beta1", &ac.beta1);
+    fb_checkpoint_meta_float(f, "adamw.beta2", &ac.beta2);
+    fb_checkpoint_meta_float(f, "adamw.eps", &ac.eps);
+    fb_checkpoint_meta_float(f, "adamw.weight_decay", &ac.weight_decay);
+    long decay_all = 0;
+    if (fb_checkpoint_meta(f, "adamw.decay_all")) fb_checkpoint_meta_long(f, "adamw.decay_all", 0, 1, &decay_all);
+    ac.decay_all = (int)decay_all;
+    fb_status s = fb_checkpoint_meta_long(f, "adamw.step", 0, 1L << 40, &step);
+    if (s != FB_OK) s = fb_fail(FB_ERR_FORMAT, "%s: holds no optimizer state (a weights-only checkpoint cannot resume)", path);
+    int opt_ready = 0;
+    if (s == FB_OK) s = fb_adamw_init(opt, m, &ac);
+    if (s == FB_OK) { opt->step = step; opt_ready = 1; }
+    char name[112];
+    for (int i = 0; s == FB_OK && i < m->n_tensors; i++) {
+        snprintf(name, sizeof name, "optim.m.%s", m->tensors[i].name);
+        s = fb_checkpoint_read_tensor(f, name, &m->tensors[i], opt->m + m->tensors[i].offset);
+        snprintf(name, sizeof name, "optim.v.%s", m->tensors[i].name);
+        if (s == FB_OK) s = fb_checkpoint_read_tensor(f, name, &m->tensors[i], opt->v + m->tensors[i].offset);
     }
-    return FB_OK;
-}
-
-fb_status fb_checkpoint_peek(const char *path, fb_model_config *cfg, fb_train_state *ts) {
-    fb_safetensors st;
-    FB_TRY(fb_safetensors_open(&st, path));
-    fb_status s = read_config(&st, path, cfg, ts);
-    fb_safetensors_close(&st);
-    return s;
-}
-
-/* Checks tensor `name` against the planned shape t (and, with dst, converts
- * it); a mismatch names the metadata fields the shape comes from. */
-static fb_status copy_tensor(const fb_safetensors *st, const char *path, const char *name, const fb_model_tensor_info *t,
-                             const fb_model_config *c, float *dst) {
-    const fb_st_tensor *x = fb_safetensors_find(st, name);
-    if (!x)
-        return fb_fail(FB_ERR_FORMAT, "%s: tensor %s is missing (metadata n_layers = %d, tied = %d, positions = %s)", path,
-                       name, c->n_layers, c->tied, c->block.positions == FB_POS_LEARNED ? "learned" : "rope");
-    uint64_t want0 = (uint64_t)t->shape[0], want1 = (uint64_t)t->shape[1];
-    int ok = (t->ndim == 1 && x->ndim == 1 && x->shape[0] == want0) ||
-             (t->ndim == 2 && x->ndim == 2 && x->shape[0] == want0 && x->shape[1] == want1);
-    if (!ok)
-        return fb_fail(FB_ERR_SHAPE,
-                       "%s: tensor %s has shape [%llu%s%llu], the metadata needs [%llu, %llu] (d_model = %d, d_ff = %d, "
-                       "n_heads = %d, n_kv_heads = %d, vocab_size = %d, max_seq = %d)",
-                       path, name, (unsigned long long)x->shape[0], x->ndim > 1 ? ", " : " ndim=1 ",
-                       (unsigned long long)(x->ndim > 1 ? x->shape[1] : 1), (unsigned long long)want0, (unsigned long long)want1,
-                       c->block.d_model, c->block.d_ff, c->block.n_heads, c->block.n_kv_heads, c->vocab_size, c->max_seq);
-    if (!dst) return FB_OK;   /* shape check only */
-    FB_TRY(fb_st_tensor_to_f32(x, dst));
-    for (size_t k = 0; k < t->numel; k++)
-        if (!isfinite(dst[k])) return fb_fail(FB_ERR_NUMERIC, "%s: tensor %s holds a non-finite value at %zu", path, name, k);
-    return FB_OK;
-}
-
-fb_status fb_checkpoint_load(const char *path, fb_model **out, fb_adamw *opt, fb_train_state *ts) {
-    if (!path || !out) return fb_fail(FB_ERR_INVALID_ARG, "checkpoint load: NULL argument");
-    *out = NULL;
-    fb_safetensors st;
-    FB_TRY(fb_safetensors_open(&st, path));
-    fb_model_config cfg;
-    fb_model *m = NULL;
-    fb_status s = read_config(&st, path, &cfg, ts);
-    /* every tensor's shape is checked before the header's sizes are trusted
-     * with an allocation */
-    if (s == FB_OK) s = fb_model_plan(&m, &cfg);
-    for (int i = 0; s == FB_OK && i < m->n_tensors; i++) s = copy_tensor(&st, path, m->tensors[i].name, &m->tensors[i], &cfg, NULL);
-    if (s == FB_OK) s = fb_model_alloc(m);
-    for (int i = 0; s == FB_OK && i < m->n_tensors; i++)
-        s = copy_tensor(&st, path, m->tensors[i].name, &m->tensors[i], &cfg, m->params + m->tensors[i].offset);
-    if (s == FB_OK && opt) {
-        fb_adamw_config ac = fb_adamw_defaults();
-        long step = 0;
-        meta_float(&st, path, "adamw.beta1", &ac.beta1);
-        meta_float(&st, path, "adamw.beta2", &ac.beta2);
-        meta_float(&st, path, "adamw.eps", &ac.eps);
-        meta_float(&st, path, "adamw.weight_decay", &ac.weight_decay);
-        long decay_all = 0;
-        if (fb_safetensors_meta(&st, "adamw.decay_all")) meta_long(&st, path, "adamw.decay_all", 0, 1, &decay_all);
-        ac.decay_all = (int)decay_all;
-        s = meta_long(&st, path, "adamw.step", 0, 1L << 40, &step);
-        if (s != FB_OK) s = fb_fail(FB_ERR_FORMAT, "%s: holds no optimizer state (a weights-only checkpoint cannot resume)", path);
-        if (s == FB_OK) s = fb_adamw_init(opt, m, &ac);
-        if (s == FB_OK) opt->step = step;
-        char name[112];
-        for (int i = 0; s == FB_OK && i < m->n_tensors; i++) {
-            snprintf(name, sizeof name, "optim.m.%s", m->tensors[i].name);
-            s = copy_tensor(&st, path, name, &m->tensors[i], &cfg, opt->m + m->tensors[i].offset);
-            snprintf(name, sizeof name, "optim.v.%s", m->tensors[i].name);
-            if (s == FB_OK) s = copy_tensor(&st, path, name, &m->tensors[i], &cfg, opt->v + m->tensors[i].offset);
-        }
+    fb_checkpoint_close(f);
+    if (s != FB_OK) {
+        if (opt_ready) fb_adamw_free(opt);
+        fb_model_free(m);
+        *out = NULL;
+        return s;
     }
-    fb_safetensors_close(&st);
-    if (s != FB_OK) { fb_model_free(m); return s; }
-    *out = m;
     return FB_OK;
 }

@@ -14,6 +14,7 @@ fb_adamw_config fb_adamw_defaults(void) {
 
 fb_status fb_adamw_init(fb_adamw *opt, const fb_model *m, const fb_adamw_config *cfg) {
     if (!opt || !m || !cfg) return fb_fail(FB_ERR_INVALID_ARG, "adamw: NULL argument");
+    if (!fb_model_grads((fb_model *)m)) return fb_fail(FB_ERR_INVALID_ARG, "adamw: the model has no gradients (loaded for inference)");
     if (!(cfg->lr >= 0) || !isfinite(cfg->lr)) return fb_fail(FB_ERR_INVALID_ARG, "lr: must be a finite number >= 0");
     if (!(cfg->beta1 >= 0 && cfg->beta1 < 1)) return fb_fail(FB_ERR_INVALID_ARG, "beta1: must be in [0, 1)");
     if (!(cfg->beta2 >= 0 && cfg->beta2 < 1)) return fb_fail(FB_ERR_INVALID_ARG, "beta2: must be in [0, 1)");

@@ -10,7 +10,10 @@
  * the reference output's largest magnitude; each op states its bound in
  * src/ops/op_table.c.
  *
- * Adding an op: give it an entry in the op table and its shapes here.
+ * Adding an op: give it an entry in the op table and its shapes here. An op
+ * of the table with no case here fails the test, and every variant this CPU
+ * (or FLASHBLOCK_ISA) cannot run is named with the reason, so a run that
+ * compared fewer kernels says so instead of passing quietly.
  */
 #include "ops/ops.h"
 #include "test_util.h"
@@ -204,11 +207,40 @@ static void describe(const op_case *c, char *buf, size_t len) {
     for (int i = 0; i < 10 && k < (int)len; i++) k += snprintf(buf + k, len - (size_t)k, "%lld%s", (long long)c->d[i], i < 9 ? "," : "]");
 }
 
+/* Why a variant needing ISA `need` cannot run here. The runtime level is the
+ * lower of what the CPU supports and FLASHBLOCK_ISA (src/core/runtime.c
+ * ignores a name it does not know), so blame the variable only when it names
+ * a level below `need`. */
+static void skip_reason(fb_isa need, char *buf, size_t len) {
+    const char *cap = getenv("FLASHBLOCK_ISA");
+    int cap_isa = FB_ISA_COUNT;
+    for (int i = 0; cap && i < FB_ISA_COUNT; i++)
+        if (strcmp(cap, fb_isa_name((fb_isa)i)) == 0) cap_isa = i;
+    if (cap_isa < (int)need)
+        snprintf(buf, len, "needs %s, FLASHBLOCK_ISA=%s limits this run to %s", fb_isa_name(need), cap,
+                 fb_isa_name(fb_cpu_best_isa()));
+    else
+        snprintf(buf, len, "CPU lacks %s (best ISA: %s)", fb_isa_name(need), fb_isa_name(fb_cpu_best_isa()));
+}
+
 int main(void) {
     fb_test_rng rng;
     fb_test_rng_seed(&rng, 1234);
     int n_cases = (int)(sizeof cases / sizeof cases[0]);
-    int runs = 0;
+    int runs = 0, skipped_runs = 0;
+
+    /* Every op must be exercised by at least one case: an op without shapes
+     * here would have its kernels never compared. An enum slot without a
+     * table entry is an op half added (fb_op_run would call NULL), so it
+     * fails too. */
+    int op_cases[FB_OP_COUNT] = {0};
+    for (int ci = 0; ci < n_cases; ci++)
+        if ((int)cases[ci].op >= 0 && (int)cases[ci].op < FB_OP_COUNT) op_cases[cases[ci].op]++;
+    for (int op = 0; op < FB_OP_COUNT; op++) {
+        const fb_op_def *def = fb_op_get((fb_op_id)op);
+        if (!def->reference) { FB_CHECK(0, "op %d has an enum slot in ops.h but no op table entry", op); continue; }
+        FB_CHECK(op_cases[op] > 0, "%s is in the op table but no case in test_ops.c exercises it", def->name);
+    }
     for (int ci = 0; ci < n_cases; ci++) {
         op_case c = cases[ci];
         const fb_op_def *def = fb_op_get(c.op);
@@ -247,7 +279,7 @@ int main(void) {
             FB_CHECK(guard_ok(ref[o], out_n[o]), "%s reference %s: wrote past output %d", def->name, desc, o);
         for (int v = 0; v < FB_OP_MAX_VARIANTS && def->fast[v].fn; v++) {
             const fb_kernel *k = &def->fast[v];
-            if (k->isa > fb_cpu_best_isa()) continue;
+            if (k->isa > fb_cpu_best_isa()) { skipped_runs++; continue; }   /* reported below */
             for (int o = 0; o < def->n_out; o++) {
                 memcpy(got[o], init[o], sizeof(float) * out_n[o]);
                 args.out[o] = got[o];
@@ -267,7 +299,23 @@ int main(void) {
         for (int i = 0; i < def->n_in; i++) free(ins[i]);
         for (int o = 0; o < def->n_out; o++) { free(ref[o]); free(got[o]); free(init[o]); }
     }
-    printf("test_ops: %d variant runs over %d cases (best ISA: %s)\n", runs, n_cases, fb_isa_name(fb_cpu_best_isa()));
+    /* A variant's ISA alone decides whether it runs, so it is skipped on all
+     * of its op's cases: one line per variant. */
+    int n_variants = 0, n_skipped = 0;
+    for (int op = 0; op < FB_OP_COUNT; op++) {
+        const fb_op_def *def = fb_op_get((fb_op_id)op);
+        if (!def->reference || !op_cases[op]) continue;
+        for (int v = 0; v < FB_OP_MAX_VARIANTS && def->fast[v].fn; v++) {
+            n_variants++;
+            if (def->fast[v].isa <= fb_cpu_best_isa()) continue;
+            char why[160];
+            skip_reason(def->fast[v].isa, why, sizeof why);
+            printf("skipped: %s/%s (%d cases): %s\n", def->name, def->fast[v].variant, op_cases[op], why);
+            n_skipped++;
+        }
+    }
+    printf("test_ops: %d variant runs over %d cases (best ISA: %s); skipped %d of %d variants (%d runs)\n", runs,
+           n_cases, fb_isa_name(fb_cpu_best_isa()), n_skipped, n_variants, skipped_runs);
     FB_CHECK(runs > n_cases, "too few variant runs: %d", runs);
     return fb_test_finish("test_ops");
 }

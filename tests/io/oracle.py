@@ -204,7 +204,10 @@ def gguf_write(inp, path, align=64):
             xb = x.reshape(-1, 32)
             dd = np.abs(xb).max(axis=1) / np.float32(127)
             inv = np.where(dd != 0, np.float32(1) / np.where(dd != 0, dd, 1), 0).astype(np.float32)
-            q = np.round(xb * inv[:, None]).astype(np.int8)
+            # ggml's roundf: half away from zero (np.round is half to even)
+            v = xb * inv[:, None]
+            tr = np.trunc(v)
+            q = (tr + np.where(np.abs(v - tr) >= 0.5, np.sign(v), 0)).astype(np.int8)
             blocks = np.zeros(len(xb), dtype=Q8_0)
             blocks["d"] = dd.astype("<f2")
             blocks["qs"] = q

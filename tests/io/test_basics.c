@@ -2,7 +2,8 @@
  * conversions and Q8_0 blocks. */
 #include "core/error.h"
 #include "io/atomic_write.h"
-#include "io/halfconv.h"
+#include "core/half.h"
+#include "core/q8_0.h"
 #include "io/mapped_file.h"
 #include "io_test_common.h"
 #include <math.h>
@@ -117,37 +118,37 @@ static void test_atomic(void) {
 static void test_half(void) {
     int bad = 0;
     for (uint32_t h = 0; h < 65536; h++) {
-        float f = fb_io_f16_to_f32((uint16_t)h);
-        uint16_t back = fb_io_f32_to_f16(f);
+        float f = fb_f16_to_f32((uint16_t)h);
+        uint16_t back = fb_f32_to_f16(f);
         if (isnan(f)) { if ((back & 0x7c00) != 0x7c00 || !(back & 0x3ff)) bad++; }
         else if (back != h) bad++;
     }
     FB_CHECK(bad == 0, "f16 round trip: %d mismatches", bad);
-    FB_CHECK(fb_io_f16_to_f32(0x3c00) == 1.0f && fb_io_f16_to_f32(0xc000) == -2.0f && fb_io_f16_to_f32(0x0001) == ldexpf(1, -24), "f16 values");
-    FB_CHECK(fb_io_f32_to_f16(65520.0f) == 0x7c00 && fb_io_f32_to_f16(65519.0f) == 0x7bff, "f16 overflow rounding");
-    FB_CHECK(fb_io_f32_to_f16(1.0f + ldexpf(1, -11)) == 0x3c00, "ties to even (down)");
-    FB_CHECK(fb_io_f32_to_f16(1.0f + 3 * ldexpf(1, -11)) == 0x3c02, "ties to even (up)");
-    FB_CHECK(fb_io_f32_to_f16(ldexpf(1, -25)) == 0 && fb_io_f32_to_f16(ldexpf(1.5f, -25)) == 1, "subnormal rounding");
+    FB_CHECK(fb_f16_to_f32(0x3c00) == 1.0f && fb_f16_to_f32(0xc000) == -2.0f && fb_f16_to_f32(0x0001) == ldexpf(1, -24), "f16 values");
+    FB_CHECK(fb_f32_to_f16(65520.0f) == 0x7c00 && fb_f32_to_f16(65519.0f) == 0x7bff, "f16 overflow rounding");
+    FB_CHECK(fb_f32_to_f16(1.0f + ldexpf(1, -11)) == 0x3c00, "ties to even (down)");
+    FB_CHECK(fb_f32_to_f16(1.0f + 3 * ldexpf(1, -11)) == 0x3c02, "ties to even (up)");
+    FB_CHECK(fb_f32_to_f16(ldexpf(1, -25)) == 0 && fb_f32_to_f16(ldexpf(1.5f, -25)) == 1, "subnormal rounding");
     bad = 0;
     for (uint32_t h = 0; h < 65536; h++) {
-        float f = fb_io_bf16_to_f32((uint16_t)h);
-        if (!isnan(f) && fb_io_f32_to_bf16(f) != h) bad++;
+        float f = fb_bf16_to_f32((uint16_t)h);
+        if (!isnan(f) && fb_f32_to_bf16(f) != h) bad++;
     }
     FB_CHECK(bad == 0, "bf16 round trip: %d", bad);
-    FB_CHECK(fb_io_f32_to_bf16(1.0f + ldexpf(1, -8)) == 0x3f80 && fb_io_f32_to_bf16(1.0f + 3 * ldexpf(1, -8)) == 0x3f82, "bf16 rne");
+    FB_CHECK(fb_f32_to_bf16(1.0f + ldexpf(1, -8)) == 0x3f80 && fb_f32_to_bf16(1.0f + 3 * ldexpf(1, -8)) == 0x3f82, "bf16 rne");
     float x[32], y[32];
     uint8_t blk[34];
     for (int i = 0; i < 32; i++) x[i] = (float)(i - 16) * 0.1f;
-    fb_io_q8_0_quantize_block(x, blk);
-    fb_io_q8_0_dequantize_block(blk, y);
-    float d = fb_io_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8));
+    fb_q8_0_quantize_row(blk, x, 32);
+    fb_q8_0_dequantize_row(y, blk, 32);
+    float d = fb_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8));
     FB_CHECK(fabsf(d - 1.6f / 127) < 1e-4f && (int8_t)blk[2] == -127, "q8_0 scale");
     double e = 0;
     for (int i = 0; i < 32; i++) e = fmax(e, fabs(x[i] - y[i]));
     FB_CHECK(e <= d * 0.51, "q8_0 error %g", e);
     memset(x, 0, sizeof x);
-    fb_io_q8_0_quantize_block(x, blk);
-    fb_io_q8_0_dequantize_block(blk, y);
+    fb_q8_0_quantize_row(blk, x, 32);
+    fb_q8_0_dequantize_row(y, blk, 32);
     FB_CHECK(y[5] == 0.0f, "q8_0 zeros");
 }
 

@@ -2,7 +2,8 @@
  * with nested arrays), dequantization, and hostile headers. */
 #include "core/error.h"
 #include "io/gguf.h"
-#include "io/halfconv.h"
+#include "core/half.h"
+#include "core/q8_0.h"
 #include "io_test_common.h"
 #include <math.h>
 
@@ -121,11 +122,11 @@ static void test_roundtrip(void) {
     FB_CHECK(maxerr < 0.03, "q8 error %g", maxerr);
     FB_CHECK(fb_gguf_get_tensor(&g, "blk.0.attn_k.weight", &t) == FB_OK && t->type == FB_GGML_F16, "f16 info");
     fb_gguf_tensor_row_f32(t, 2, row);
-    FB_CHECK(row[10] == fb_io_f16_to_f32(fb_io_f32_to_f16(a[138])), "f16 value");
+    FB_CHECK(row[10] == fb_f16_to_f32(fb_f32_to_f16(a[138])), "f16 value");
     FB_CHECK(fb_gguf_get_tensor(&g, "blk.0.attn_v.weight", &t) == FB_OK && t->type == FB_GGML_BF16, "bf16 info");
     float all[3 * 64];
     fb_gguf_tensor_to_f32(t, all);
-    FB_CHECK(all[100] == fb_io_bf16_to_f32(fb_io_f32_to_bf16(a[100])), "bf16 value");
+    FB_CHECK(all[100] == fb_bf16_to_f32(fb_f32_to_bf16(a[100])), "bf16 value");
     FB_CHECK(fb_gguf_get_tensor(&g, "output_norm.weight", &t) == FB_OK && t->n_dims == 1 && t->ne[1] == 1 && !memcmp(t->data, v, 28), "vector");
     for (uint64_t k = 0; k < g.n_tensors; k++) FB_CHECK(g.tensors[k].file_offset % 32 == 0, "tensor %llu aligned", (unsigned long long)k);
     FB_CHECK(fb_gguf_get_tensor(&g, "nope", &t) == FB_ERR_FORMAT, "missing tensor");
@@ -169,7 +170,7 @@ static void test_all_types(void) {
     uint8_t blk[34];
     float x[32];
     for (int k = 0; k < 32; k++) x[k] = (float)k - 10.0f;
-    fb_io_q8_0_quantize_block(x, blk);
+    fb_q8_0_quantize_row(blk, x, 32);
     io_put(&b, blk, 34);
     fb_gguf g;
     fb_status s = open_buf(&b, &g);

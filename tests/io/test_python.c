@@ -4,7 +4,7 @@
  * when python3 with numpy is missing, unless CI=true. */
 #include "core/error.h"
 #include "io/gguf.h"
-#include "io/halfconv.h"
+#include "core/half.h"
 #include "io/safetensors.h"
 #include "io_test_common.h"
 #include <json-c/json.h>
@@ -41,7 +41,7 @@ static int64_t wi64[2] = {-5000000000ll, 1ll << 52};
 static uint8_t wu8[2] = {0, 255};
 
 static void test_safetensors(void) {
-    for (int i = 0; i < 4; i++) { wh[i] = fb_io_f32_to_f16((float)i * 0.3f - 0.5f); wb[i] = fb_io_f32_to_bf16((float)i * 1e10f - 3.0f); }
+    for (int i = 0; i < 4; i++) { wh[i] = fb_f32_to_f16((float)i * 0.3f - 0.5f); wb[i] = fb_f32_to_bf16((float)i * 1e10f - 3.0f); }
     uint64_t s23[2] = {2, 3}, s4[1] = {4}, s3[1] = {3}, s2[1] = {2}, s12[2] = {1, 2};
     fb_st_write_tensor ts[] = {
         {"blk.0.ffn_up.weight", FB_ST_F32, 2, s23, wf}, {"h", FB_ST_F16, 1, s4, wh}, {"b", FB_ST_BF16, 1, s4, wb},
@@ -69,8 +69,8 @@ static void test_safetensors(void) {
             int is_int = 0;
             switch (ts[i].dtype) {
             case FB_ST_F32: want = wf[k]; break;
-            case FB_ST_F16: want = fb_io_f16_to_f32(wh[k]); break;
-            case FB_ST_BF16: want = fb_io_bf16_to_f32(wb[k]); break;
+            case FB_ST_F16: want = fb_f16_to_f32(wh[k]); break;
+            case FB_ST_BF16: want = fb_bf16_to_f32(wb[k]); break;
             case FB_ST_I8: wi = wi8[k]; is_int = 1; break;
             case FB_ST_I32: wi = wi32[k]; is_int = 1; break;
             case FB_ST_I64: wi = wi64[k]; is_int = 1; break;

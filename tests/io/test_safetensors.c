@@ -1,6 +1,6 @@
 /* safetensors: round trip through our writer/reader, and header lies. */
 #include "core/error.h"
-#include "io/halfconv.h"
+#include "core/half.h"
 #include "io/safetensors.h"
 #include "io_test_common.h"
 #include <math.h>
@@ -36,7 +36,7 @@ int main(void) {
     fb_test_fill_normal(&r, w, 60, 1.0f);
     fb_test_fill_normal(&r, b1, 7, 1.0f);
     uint16_t h16[5], hb16[5];
-    for (int i = 0; i < 5; i++) { h16[i] = fb_io_f32_to_f16((float)i * 0.25f - 0.5f); hb16[i] = fb_io_f32_to_bf16((float)i * 1.5f); }
+    for (int i = 0; i < 5; i++) { h16[i] = fb_f32_to_f16((float)i * 0.25f - 0.5f); hb16[i] = fb_f32_to_bf16((float)i * 1.5f); }
     int8_t i8[3] = {-128, 0, 127};
     int32_t i32[4] = {-1, 2, INT32_MIN, INT32_MAX};
     int64_t i64[2] = {INT64_MIN, 42};

@@ -25,3 +25,9 @@ if(FB_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   target_compile_options(fuzz_model_load PRIVATE -g -O1 -fsanitize=fuzzer,address,undefined)
   target_link_options(fuzz_model_load PRIVATE -fsanitize=fuzzer,address,undefined)
 endif()
+
+# The public API from outside: examples/generate.c against the CLI and run.c,
+# then built against an installed copy (pkg-config, find_package).
+add_test(NAME example_and_install COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/model/test_example_install.sh
+         $<TARGET_FILE:flashblock_cli> $<TARGET_FILE:example_generate> ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR} ${FB_DATA_DIR})
+set_tests_properties(example_and_install PROPERTIES SKIP_RETURN_CODE 77)

@@ -15,7 +15,7 @@
 #include "infer/convert.h"
 #include "infer/model_load.h"
 #include "test_util.h"
-#include "train/checkpoint.h"
+#include "model/checkpoint.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -39,7 +39,7 @@ static int run_case(const char *script, const char *work, const char *name, fb_m
     fb_train_state st = {0};
     snprintf(st.tokenizer, sizeof st.tokenizer, "byte");
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    FB_CHECK(fb_checkpoint_save(path, m, NULL, &st) == FB_OK, "%s: save: %s", name, fb_last_error());
+    FB_CHECK(fb_train_checkpoint_save(path, m, NULL, &st) == FB_OK, "%s: save: %s", name, fb_last_error());
 
     const int N = B * T, steps = 10;
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)N), *tgt = malloc(sizeof(int32_t) * (size_t)N);
@@ -100,7 +100,7 @@ static int run_case(const char *script, const char *work, const char *name, fb_m
     FB_CHECK(fb_adamw_init(&opt, m, &ac) == FB_OK, "%s: adamw: %s", name, fb_last_error());
     snprintf(cmd, sizeof cmd, "%s/model.safetensors", dir);
     fb_model *m2;
-    FB_CHECK(fb_checkpoint_load(cmd, &m2, NULL, NULL) == FB_OK, "%s: reload: %s", name, fb_last_error());
+    FB_CHECK(fb_train_checkpoint_load(cmd, &m2, NULL, NULL) == FB_OK, "%s: reload: %s", name, fb_last_error());
     for (int i = 0; i < fb_model_num_tensors(m); i++) {
         int nd;
         int64_t sh[2];

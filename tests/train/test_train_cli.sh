@@ -43,7 +43,9 @@ cmp -s "$work/full/model.safetensors" "$work/good.safetensors" && echo "ok: NaN 
 # Ctrl-C: a checkpoint is saved and the run exits cleanly (status 0)
 "$fb" train "${common[@]}" --steps 1000000 --out "$work/sigint" > /dev/null 2> "$work/sigint.err" &
 pid=$!
-for i in $(seq 1 100); do [ -s "$work/sigint/loss.csv" ] && [ "$(wc -l < "$work/sigint/loss.csv")" -gt 3 ] && break; sleep 0.1; done
+# until training runs (the handler is in place by then); generous for loaded machines, where
+# a SIGINT that arrives during start-up is ignored (background jobs start with SIGINT ignored)
+for i in $(seq 1 600); do [ -s "$work/sigint/loss.csv" ] && [ "$(wc -l < "$work/sigint/loss.csv")" -gt 3 ] && break; sleep 0.1; done
 kill -INT $pid; wait $pid; rc=$?
 if [ $rc -eq 0 ] && grep -q interrupted "$work/sigint.err" && [ -s "$work/sigint/model.safetensors" ]; then
     echo "ok: Ctrl-C: $(cat "$work/sigint.err")"

@@ -1,12 +1,32 @@
-/* Scalar fp16 / bf16 <-> fp32 conversions and GGML Q8_0 blocks for the format
- * readers and writers (bit-exact, round-to-nearest-even on narrowing). The
- * compute kernels keep their own vectorised versions. */
-#ifndef FB_IO_HALFCONV_H
-#define FB_IO_HALFCONV_H
+/* The byte-level number formats that file formats (io/) and kernels (ops/)
+ * share, with one implementation each for the whole project:
+ *   - little-endian loads and stores of u16/u32/u64 from unaligned memory;
+ *   - IEEE binary16 (fp16) and bfloat16 <-> fp32, bit-exact: widening is
+ *     exact; narrowing rounds to nearest even, overflows to ±inf, keeps a
+ *     NaN a (quiet) NaN, and fp16 produces subnormals.
+ * The SIMD kernels may use F16C instructions instead where the CPU has them;
+ * tests check that both agree on every value. */
+#ifndef FB_CORE_HALF_H
+#define FB_CORE_HALF_H
 #include <stdint.h>
 #include <string.h>
 
-static inline float fb_io_f16_to_f32(uint16_t h) {
+/* ---- little-endian loads/stores (no bounds checks) ----------------------- */
+static inline uint16_t fb_load_u16le(const void *p) { const uint8_t *b = (const uint8_t *)p; return (uint16_t)(b[0] | (b[1] << 8)); }
+static inline uint32_t fb_load_u32le(const void *p) {
+    const uint8_t *b = (const uint8_t *)p;
+    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
+}
+static inline uint64_t fb_load_u64le(const void *p) {
+    const uint8_t *b = (const uint8_t *)p;
+    return (uint64_t)fb_load_u32le(b) | ((uint64_t)fb_load_u32le(b + 4) << 32);
+}
+static inline void fb_store_u16le(void *p, uint16_t v) { uint8_t *b = (uint8_t *)p; b[0] = (uint8_t)v; b[1] = (uint8_t)(v >> 8); }
+static inline void fb_store_u32le(void *p, uint32_t v) { uint8_t *b = (uint8_t *)p; for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i)); }
+static inline void fb_store_u64le(void *p, uint64_t v) { uint8_t *b = (uint8_t *)p; for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i)); }
+
+/* ---- fp16 / bf16 <-> fp32 ------------------------------------------------ */
+static inline float fb_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ffu, bits;
     if (exp == 0) {
@@ -26,7 +46,7 @@ static inline float fb_io_f16_to_f32(uint16_t h) {
     return f;
 }
 
-static inline uint16_t fb_io_f32_to_f16(float f) {
+static inline uint16_t fb_f32_to_f16(float f) {
     uint32_t x;
     memcpy(&x, &f, 4);
     uint32_t sign = (x >> 16) & 0x8000u;
@@ -48,47 +68,18 @@ static inline uint16_t fb_io_f32_to_f16(float f) {
     return (uint16_t)(sign | q);
 }
 
-static inline float fb_io_bf16_to_f32(uint16_t h) {
+static inline float fb_bf16_to_f32(uint16_t h) {
     uint32_t bits = (uint32_t)h << 16;
     float f;
     memcpy(&f, &bits, 4);
     return f;
 }
 
-static inline uint16_t fb_io_f32_to_bf16(float f) {
+static inline uint16_t fb_f32_to_bf16(float f) {
     uint32_t x;
     memcpy(&x, &f, 4);
     if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u); /* quiet nan */
     x += 0x7fffu + ((x >> 16) & 1u);
     return (uint16_t)(x >> 16);
-}
-
-/* GGML Q8_0: blocks of 32 values, fp16 scale d then 32 int8, value = d*q. */
-#define FB_Q8_0_BLOCK 32
-#define FB_Q8_0_BYTES 34
-
-static inline void fb_io_q8_0_quantize_block(const float *x, uint8_t *out) {
-    float amax = 0.0f;
-    for (int i = 0; i < FB_Q8_0_BLOCK; i++) {
-        float a = x[i] < 0 ? -x[i] : x[i];
-        if (a > amax) amax = a;
-    }
-    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    uint16_t dh = fb_io_f32_to_f16(d);
-    out[0] = (uint8_t)dh;
-    out[1] = (uint8_t)(dh >> 8);
-    for (int i = 0; i < FB_Q8_0_BLOCK; i++) {
-        float v = x[i] * id;
-        /* roundf, as ggml's reference quantizer (half away from zero) */
-        int q = (int)(v < 0 ? v - 0.5f : v + 0.5f);
-        if (q > 127) q = 127;
-        if (q < -127) q = -127;
-        out[2 + i] = (uint8_t)(int8_t)q;
-    }
-}
-
-static inline void fb_io_q8_0_dequantize_block(const uint8_t *in, float *y) {
-    float d = fb_io_f16_to_f32((uint16_t)(in[0] | (in[1] << 8)));
-    for (int i = 0; i < FB_Q8_0_BLOCK; i++) y[i] = d * (float)(int8_t)in[2 + i];
 }
 #endif
