@@ -35,7 +35,7 @@ static void usage(FILE *f) {
             "  --stop STR         stop when the text produces STR (repeatable)\n"
             "  --ctx T            context length (default: the model's)\n"
             "  --truncate         keep the end of a prompt longer than the context instead of failing\n"
-            "  --parallel N       decode N samples of the prompt together\n"
+            "  --parallel N       decode N samples of the prompt together (sample k: seed + k)\n"
             "  --prompts FILE     one prompt per line, decoded together\n"
             "  --batch-size N     prefill chunk (default 512)\n"
             "  --q8               Q8_0 int8 weights for the matmuls\n"

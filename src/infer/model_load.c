@@ -32,6 +32,8 @@ static fb_status copy_l2c(const fb_llama2c *f, const fb_llama2c_tensor *t, float
     #pragma omp parallel for schedule(static) if (t->rows * t->cols > (1u << 16)) reduction(| : failed)
     for (int64_t r = 0; r < (int64_t)t->rows; r++)
         failed |= fb_llama2c_row_f32(t, (uint64_t)r, dst + (uint64_t)r * t->cols, f->cfg.group_size) != FB_OK;
+    if (t->f32) fb_mapped_file_done_with(&f->file, t->f32, t->rows * t->cols * sizeof(float));
+    else fb_mapped_file_done_with(&f->file, t->q, t->rows * t->cols);
     return failed ? fb_fail(FB_ERR_FORMAT, "llama2.c: cannot read a %llux%llu tensor", (unsigned long long)t->rows,
                             (unsigned long long)t->cols)
                   : FB_OK;
@@ -142,7 +144,10 @@ static fb_status gguf_tensor_into(const fb_gguf *g, const char *path, const char
                        path, name, (unsigned long long)t->n_rows, (unsigned long long)t->ne[0], (unsigned long long)rows.n,
                        (unsigned long long)cols.n, rows.key, (unsigned long long)rows.n, cols.key, (unsigned long long)cols.n);
     if (t->type == FB_GGML_Q8_0) *q8 = 1;
-    return dst ? fb_gguf_tensor_to_f32(t, dst) : FB_OK;
+    if (!dst) return FB_OK;
+    FB_TRY(fb_gguf_tensor_to_f32(t, dst));
+    fb_mapped_file_done_with(&g->file, t->data, t->nbytes);   /* peak memory: weights, not weights + file */
+    return FB_OK;
 }
 
 /* Header sizes of a GGUF model, with their key names for messages. */

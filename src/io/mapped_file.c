@@ -70,6 +70,17 @@ fb_status fb_mapped_file_from_buffer(fb_mapped_file *mf, const void *data, uint6
     return FB_OK;
 }
 
+void fb_mapped_file_done_with(const fb_mapped_file *mf, const void *p, uint64_t n) {
+    if (!mf || !mf->map_base || !p || !n) return;
+    const uintptr_t base = (uintptr_t)mf->map_base, end_map = base + mf->map_len;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p, b = a + (uintptr_t)n;
+    if (a < base || b > end_map || b < a) return;
+    a = (a + page - 1) & ~(page - 1);
+    b &= ~(page - 1);
+    if (b > a) (void)madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);   /* advice only: failure changes nothing */
+}
+
 void fb_mapped_file_close(fb_mapped_file *mf) {
     if (!mf) return;
     if (mf->map_base) munmap(mf->map_base, mf->map_len);

@@ -24,6 +24,12 @@ fb_status fb_mapped_file_open(fb_mapped_file *mf, const char *path);
 /* Wraps a caller-owned buffer (not copied; must outlive the view). name is
  * used in messages ("<memory>" when NULL). */
 fb_status fb_mapped_file_from_buffer(fb_mapped_file *mf, const void *data, uint64_t size, const char *name);
+/* The caller has read [p, p+n) for the last time: drop those pages of a
+ * mapped file from memory (madvise DONTNEED; reading them again would fault
+ * them back in from the file). Loaders call it after converting each tensor,
+ * so a model's peak memory is its converted weights, not weights + file.
+ * Only pages wholly inside the range go; a no-op for caller buffers. */
+void fb_mapped_file_done_with(const fb_mapped_file *mf, const void *p, uint64_t n);
 /* Unmaps and frees; safe on a zeroed or already-closed struct. */
 void fb_mapped_file_close(fb_mapped_file *mf);
 

@@ -193,6 +193,7 @@ static fb_status copy_tensor(const fb_safetensors *st, const char *path, const c
                        c->block.d_model, c->block.d_ff, c->block.n_heads, c->block.n_kv_heads, c->vocab_size, c->max_seq);
     if (!dst) return FB_OK;   /* shape check only */
     FB_TRY(fb_st_tensor_to_f32(x, dst));
+    fb_mapped_file_done_with(&st->file, x->data, x->nbytes);   /* peak memory: weights, not weights + file */
     for (size_t k = 0; k < t->numel; k++)
         if (!isfinite(dst[k])) return fb_fail(FB_ERR_NUMERIC, "%s: tensor %s holds a non-finite value at %zu", path, name, k);
     return FB_OK;

@@ -28,6 +28,11 @@ endif()
 
 # The public API from outside: examples/generate.c against the CLI and run.c,
 # then built against an installed copy (pkg-config, find_package).
+# The outside builds use this build's compiler and flags (a Sanitize build
+# installs an instrumented library, which only instrumented programs link).
+string(TOUPPER "${CMAKE_BUILD_TYPE}" FB_BUILD_TYPE_UPPER)
+set(FB_OUTSIDE_FLAGS "${CMAKE_C_FLAGS} ${CMAKE_C_FLAGS_${FB_BUILD_TYPE_UPPER}}")
 add_test(NAME example_and_install COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/model/test_example_install.sh
-         $<TARGET_FILE:flashblock_cli> $<TARGET_FILE:example_generate> ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR} ${FB_DATA_DIR})
+         $<TARGET_FILE:flashblock_cli> $<TARGET_FILE:example_generate> ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR} ${FB_DATA_DIR}
+         ${CMAKE_C_COMPILER} "${FB_OUTSIDE_FLAGS}")
 set_tests_properties(example_and_install PROPERTIES SKIP_RETURN_CODE 77)

@@ -8,6 +8,7 @@
 #     and through the CMake package (find_package, static library): both
 #     give the same text.
 fb="$1"; example="$2"; build="$3"; src="$4"; data="${FLASHBLOCK_DATA:-$5}/llama2c"
+cc="${6:-cc}"; extra="${7:-}"   # the build's compiler and flags (Sanitize: -fsanitize=...)
 set -u
 if [ ! -f "$data/stories260K.bin" ]; then
     if [ "${CI:-}" = true ]; then echo "FAIL: $data/stories260K.bin missing (CI=true)"; exit 1; fi
@@ -39,7 +40,7 @@ done
 ls "$pc/.."/libflashblock.a "$pc/.."/libflashblock.so >/dev/null || die "libraries not installed next to pkgconfig/"
 export PKG_CONFIG_PATH="$pc"
 flags=$(pkg-config --cflags --libs flashblock) || die "pkg-config --cflags --libs flashblock failed"
-cc "$src/examples/generate.c" $flags -o "$work/gen_pc" || die "the example does not build with pkg-config flags: $flags"
+$cc "$src/examples/generate.c" $flags $extra -o "$work/gen_pc" || die "the example does not build with pkg-config flags: $flags"
 LD_LIBRARY_PATH="$pc/.." "$work/gen_pc" "$m" "$z" "Lily wanted to" 256 > "$work/pc.txt" || die "pkg-config build failed to run"
 ldd "$work/gen_pc" | grep -q "libflashblock.so" || die "the pkg-config build is not linked to the shared library"
 cmp -s "$work/pc.txt" "$ref" && echo "ok: built with pkg-config only (shared library): run.c's text" || die "pkg-config build output differs"
@@ -53,7 +54,8 @@ find_package(flashblock REQUIRED)
 add_executable(gen generate.c)
 target_link_libraries(gen PRIVATE flashblock::flashblock)
 CM
-cmake -S "$work/pkg" -B "$work/pkg/build" -DCMAKE_PREFIX_PATH="$work/prefix" > "$work/pkg.log" 2>&1 \
+cmake -S "$work/pkg" -B "$work/pkg/build" -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_C_COMPILER="$cc" \
+    -DCMAKE_C_FLAGS="$extra" -DCMAKE_EXE_LINKER_FLAGS="$extra" > "$work/pkg.log" 2>&1 \
     && cmake --build "$work/pkg/build" >> "$work/pkg.log" 2>&1 || { die "find_package(flashblock) build failed"; tail -20 "$work/pkg.log"; }
 "$work/pkg/build/gen" "$m" "$z" "Lily wanted to" 256 > "$work/cm.txt" || die "CMake package build failed to run"
 cmp -s "$work/cm.txt" "$ref" && echo "ok: built through find_package(flashblock) (static library): run.c's text" || die "CMake package build output differs"
