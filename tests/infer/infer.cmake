@@ -5,3 +5,7 @@ add_test(NAME infer_sampler COMMAND test_sampler)
 
 fb_add_test(test_quant_q8_0 infer/test_quant_q8_0.c)
 add_test(NAME infer_quant_q8_0 COMMAND test_quant_q8_0)
+
+# The public inference API: batch invariance, fork, logprobs, stop rules, errors.
+fb_add_test(test_session infer/test_session.c)
+add_test(NAME infer_session COMMAND test_session)
