@@ -68,7 +68,7 @@ static void run_together(fb_llm *llm, const int *idx, int k, float temp, toks *o
     fb_session *s = NULL;
     FB_CHECK(fb_session_create(&s, llm, &so) == FB_OK, "session: %s", fb_last_error());
     if (!s) return;
-    int seq[NP];
+    int seq[NP] = {0};
     for (int j = 0; j < k; j++) {
         fb_gen_params p = fb_gen_params_default();
         p.temperature = temp;
@@ -129,7 +129,7 @@ static void test_fork_and_logprobs(fb_llm *llm) {
     p.temperature = 0.8f;
     p.seed = 5;
     p.max_tokens = 30;
-    int a, b, c;
+    int a = -1, b = -1, c = -1;
     FB_CHECK(fb_seq_new(s, &p, &a) == FB_OK, "seq a");
     FB_CHECK(fb_seq_add_text(s, a, "fork here", 9, 0) == FB_OK, "text a");
     fb_seq_event ev[4];
@@ -171,7 +171,7 @@ static void test_fork_and_logprobs(fb_llm *llm) {
     fb_session_free(s);
     s = NULL;
     FB_CHECK(fb_session_create(&s, llm, &so) == FB_OK, "session 2");
-    int d;
+    int d = -1;
     FB_CHECK(fb_seq_new(s, &p, &d) == FB_OK && fb_seq_add_text(s, d, "fork here", 9, 0) == FB_OK, "seq d");
     finish(s, d);
     grab(s, d, &td);
@@ -188,7 +188,7 @@ static void test_stop_rules(fb_llm *llm) {
     if (!s) return;
     fb_gen_params p = fb_gen_params_default();
     p.temperature = 0.0f;
-    int a;
+    int a = -1;
     /* max_tokens */
     p.max_tokens = 7;
     FB_CHECK(fb_seq_new(s, &p, &a) == FB_OK && fb_seq_add_text(s, a, "abc", 3, 0) == FB_OK, "seq");
@@ -240,7 +240,7 @@ static void test_stop_rules(fb_llm *llm) {
     FB_CHECK(e.finish == FB_FINISH_LENGTH && n == 101, "sliding to max_positions 100: finish %d, %d tokens", (int)e.finish, n);
     fb_seq_free(s, a);
     /* errors */
-    int b, c;
+    int b = -1, c = -1;
     FB_CHECK(fb_seq_new(s, &p, &a) == FB_OK && fb_seq_new(s, &p, &b) == FB_OK, "two slots");
     FB_CHECK(fb_seq_new(s, &p, &c) == FB_ERR_UNSUPPORTED, "a third sequence in a 2-slot session");
     char longp[64];
