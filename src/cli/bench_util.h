@@ -4,7 +4,6 @@
 #define FB_CLI_BENCH_UTIL_H
 #include <stddef.h>
 
-double fb_now_sec(void);
 double fb_median(double *v, int n);      /* sorts v */
 size_t fb_vm_hwm_bytes(void);            /* peak resident set of this process */
 size_t fb_phys_mem_bytes(void);

@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -84,4 +85,10 @@ void *fb_aligned_alloc(size_t bytes) {
     if (bytes == 0) bytes = 64;
     if (posix_memalign(&p, 64, (bytes + 63) & ~(size_t)63) != 0) return NULL;
     return p;
+}
+
+double fb_now_sec(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

@@ -7,6 +7,7 @@
 
 void  fb_runtime_init(void);
 void *fb_aligned_alloc(size_t bytes);     /* 64-byte aligned; free() it */
+double fb_now_sec(void);                  /* monotonic clock, seconds */
 
 /* a*b into *out; returns 0 on overflow. */
 static inline int fb_mul_size(size_t a, size_t b, size_t *out) {

@@ -14,6 +14,7 @@
  * sequence's output does not depend on its batch mates.
  */
 #include "core/error.h"
+#include "core/runtime.h"
 #include "flashblock_infer.h"
 #include "infer/engine.h"
 #include "infer/llm.h"
@@ -22,7 +23,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct seq_slot {
     int alive, finished;
@@ -52,12 +52,6 @@ struct fb_session {
     int32_t *row_tok;
     fb_session_stats stats;
 };
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 fb_session_stats fb_session_get_stats(const fb_session *s) {
     fb_session_stats z = {0};
@@ -403,7 +397,7 @@ fb_status fb_session_step(fb_session *s, fb_seq_event *events, int cap, int *n_e
     const fb_tokenizer *tok = s->llm->tok;
     const int V = s->V, bos = fb_tokenizer_bos_id(tok), eos = fb_tokenizer_eos_id(tok);
     /* 1. prefill queued input */
-    const double t0 = now_seconds();
+    const double t0 = fb_now_sec();
     for (int k = 0; k < s->max_seqs; k++) {
         seq_slot *q = &s->slots[k];
         if (!q->alive || q->finished || q->queued == q->n) continue;
@@ -413,7 +407,7 @@ fb_status fb_session_step(fb_session *s, fb_seq_event *events, int cap, int *n_e
         q->has_logits = 1;
         q->queued = q->n;
     }
-    const double t1 = now_seconds();
+    const double t1 = fb_now_sec();
     s->stats.prefill_seconds += t1 - t0;
     /* 2. sample and apply the stop rules */
     int rows = 0;
@@ -467,6 +461,6 @@ fb_status fb_session_step(fb_session *s, fb_seq_event *events, int cap, int *n_e
         }
         s->stats.decode_tokens += rows;
     }
-    s->stats.decode_seconds += now_seconds() - t1;
+    s->stats.decode_seconds += fb_now_sec() - t1;
     return FB_OK;
 }

@@ -108,13 +108,15 @@ uint64_t fb_rng_next(fb_rng *r) {
     return x * 0x2545F4914F6CDD1Dull;
 }
 
-void fb_data_random_batch(const int32_t *tokens, size_t n, int B, int T, fb_rng *rng, int32_t *ids, int32_t *targets) {
+void fb_data_window_starts(size_t n, int T, fb_rng *rng, int B, size_t *starts) {
     const size_t span = n - (size_t)T;   /* valid starts: [0, n - T - 1] */
-    for (int b = 0; b < B; b++) {
-        size_t start = (size_t)(fb_rng_next(rng) % span);
+    for (int b = 0; b < B; b++) starts[b] = (size_t)(fb_rng_next(rng) % span);
+}
+
+void fb_data_windows(const int32_t *tokens, int T, const size_t *starts, int B, int32_t *ids, int32_t *targets) {
+    for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
-            ids[(size_t)b * T + t] = tokens[start + t];
-            targets[(size_t)b * T + t] = tokens[start + t + 1];
+            ids[(size_t)b * T + t] = tokens[starts[b] + t];
+            targets[(size_t)b * T + t] = tokens[starts[b] + t + 1];
         }
-    }
 }

@@ -34,6 +34,8 @@ typedef struct fb_rng { uint64_t s; } fb_rng;
 void     fb_rng_seed(fb_rng *r, uint64_t seed);
 uint64_t fb_rng_next(fb_rng *r);
 
-/* B random windows of T+1 tokens: ids[b,t] = w[t], targets[b,t] = w[t+1]. */
-void fb_data_random_batch(const int32_t *tokens, size_t n, int B, int T, fb_rng *rng, int32_t *ids, int32_t *targets);
+/* B random window starts in [0, n - T - 1], one RNG draw each, in order. */
+void fb_data_window_starts(size_t n, int T, fb_rng *rng, int B, size_t *starts);
+/* The windows of T+1 tokens at starts[0..B): ids[b,t] = w[t], targets[b,t] = w[t+1]. */
+void fb_data_windows(const int32_t *tokens, int T, const size_t *starts, int B, int32_t *ids, int32_t *targets);
 #endif

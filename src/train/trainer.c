@@ -2,13 +2,13 @@
  * data is shared between ranks). */
 #include "train/trainer.h"
 #include "core/error.h"
+#include "core/runtime.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct fb_trainer {
     fb_trainer_config cfg;
@@ -22,12 +22,6 @@ struct fb_trainer {
     size_t *starts;         /* [batch] window starts of the current step */
     int32_t *ids, *tgt;     /* [micro, T] */
 };
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static fb_status check_config(const fb_trainer_config *c) {
     if (!c) return fb_fail(FB_ERR_INVALID_ARG, "trainer: NULL config");
@@ -125,33 +119,19 @@ fb_model *fb_trainer_model(fb_trainer *t) { return t ? t->m : NULL; }
 const fb_train_state *fb_trainer_state(const fb_trainer *t) { return t ? &t->st : NULL; }
 const fb_trainer_config *fb_trainer_get_config(const fb_trainer *t) { return t ? &t->cfg : NULL; }
 
-/* Windows starts[first .. first+micro) into ids / targets. */
-static void fill_micro_batch(fb_trainer *t, int first) {
-    const int T = t->cfg.T;
-    const int32_t *tok = t->data->train;
-    for (int b = 0; b < t->micro; b++) {
-        const size_t start = t->starts[first + b];
-        for (int i = 0; i < T; i++) {
-            t->ids[(size_t)b * T + i] = tok[start + i];
-            t->tgt[(size_t)b * T + i] = tok[start + i + 1];
-        }
-    }
-}
-
 fb_status fb_trainer_step(fb_trainer *t, fb_step_info *info) {
     if (!t || !t->data) return fb_fail(FB_ERR_INVALID_ARG, "fb_trainer_step: no trainer or no data");
     const fb_trainer_config *c = &t->cfg;
     if (t->st.step >= c->steps) return fb_fail(FB_ERR_INVALID_ARG, "trainer: all %ld steps are done", c->steps);
-    const double t0 = now_seconds();
+    const double t0 = fb_now_sec();
     const long step = t->st.step;
     /* the global batch, drawn the same way on every rank */
-    const size_t span = t->data->n_train - (size_t)c->T;   /* valid starts: [0, n - T - 1] */
-    for (int b = 0; b < c->batch; b++) t->starts[b] = (size_t)(fb_rng_next(&t->rng) % span);
+    fb_data_window_starts(t->data->n_train, c->T, &t->rng, c->batch, t->starts);
     const int mine = c->rank * (c->batch / c->world);
     fb_model_zero_grad(t->m);
     double loss_sum = 0;
     for (int k = 0; k < c->accum; k++) {
-        fill_micro_batch(t, mine + k * t->micro);
+        fb_data_windows(t->data->train, c->T, t->starts + mine + k * t->micro, t->micro, t->ids, t->tgt);
         float l;
         FB_TRY(fb_model_forward_backward(t->m, t->ids, t->tgt, t->micro, c->T, 1.0f / (float)c->accum, &l));
         loss_sum += l;
@@ -169,7 +149,7 @@ fb_status fb_trainer_step(fb_trainer *t, fb_step_info *info) {
         info->loss = loss_sum / (double)c->accum;
         info->grad_norm = norm;
         info->lr = lr;
-        info->seconds = now_seconds() - t0;
+        info->seconds = fb_now_sec() - t0;
         info->tokens = (long)c->accum * t->micro * c->T;
     }
     return FB_OK;
