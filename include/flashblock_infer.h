@@ -114,12 +114,14 @@ typedef struct fb_gen_params {
     int slide;                  /* 1: when the context is full, keep its last half and go on
                                    (re-prefilled); 0: finish with FB_FINISH_CONTEXT */
     int stop_at_eos;            /* 1: the tokenizer's EOS or BOS ends the sequence (default) */
+    int logprobs;               /* 1: fill each event's logprob (a pass over the vocabulary
+                                   per token); 0 (default): logprob is NAN */
     int n_stops;                /* stop strings, matched on the generated text only */
     const char *stops[FB_MAX_STOPS];   /* copied by fb_seq_new */
 } fb_gen_params;
 
 /* temperature 1, top_k 0, top_p 1, min_p 0, penalty 1 over 64 tokens, seed 0,
- * no limits, slide 1, stop_at_eos 1, no stop strings. */
+ * no limits, slide 1, stop_at_eos 1, logprobs 0, no stop strings. */
 fb_gen_params fb_gen_params_default(void);
 
 /* A new empty sequence. FB_ERR_UNSUPPORTED ("no free sequence slot") when
@@ -166,7 +168,7 @@ typedef enum fb_finish {
 typedef struct fb_seq_event {
     int seq;
     int32_t token;          /* sampled token, -1 when none (finished before sampling) */
-    float logprob;          /* its log-probability under the raw logits */
+    float logprob;          /* its log-probability under the raw logits (params.logprobs; else NAN) */
     const char *text;       /* bytes this token adds to the text (valid until the next step) */
     size_t text_len;
     fb_finish finish;       /* != NONE: the sequence has finished with this event */

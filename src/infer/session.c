@@ -66,7 +66,7 @@ fb_session_options fb_session_options_default(void) {
 fb_gen_params fb_gen_params_default(void) {
     fb_gen_params p = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .repetition_penalty = 1.0f,
                        .repetition_window = 64, .seed = 0, .max_tokens = 0, .max_positions = 0, .slide = 1,
-                       .stop_at_eos = 1, .n_stops = 0};
+                       .stop_at_eos = 1, .logprobs = 0, .n_stops = 0};
     return p;
 }
 
@@ -416,14 +416,14 @@ fb_status fb_session_step(fb_session *s, fb_seq_event *events, int cap, int *n_e
         if (!q->alive || q->finished || !q->has_logits) continue;
         fb_seq_event *ev = &events[(*n_events)++];
         const size_t text0 = q->text_len;
-        *ev = (fb_seq_event){.seq = k, .token = -1, .logprob = 0.0f, .text = "", .text_len = 0, .finish = FB_FINISH_NONE};
+        *ev = (fb_seq_event){.seq = k, .token = -1, .logprob = NAN, .text = "", .text_len = 0, .finish = FB_FINISH_NONE};
         if (reached_length(q)) ev->finish = FB_FINISH_LENGTH;
         else {
             memcpy(s->scratch, q->logits, sizeof(float) * (size_t)V);
             const int next = fb_sampler_sample(q->sampler, s->scratch, q->tokens, q->n);
             if (next < 0) return fb_fail(FB_ERR_NUMERIC, "sequence %d: sampling failed: %s", k, fb_last_error());
             ev->token = next;
-            ev->logprob = (float)((double)q->logits[next] - log_sum_exp(q->logits, V));
+            if (q->p.logprobs) ev->logprob = (float)((double)q->logits[next] - log_sum_exp(q->logits, V));
             if (q->p.stop_at_eos && (next == bos || next == eos)) ev->finish = FB_FINISH_EOS;
             else {
                 if (!push_token(q, next) || !emit(tok, q, next)) return fb_fail(FB_ERR_OOM, "sequence %d: out of memory", k);

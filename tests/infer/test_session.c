@@ -129,6 +129,7 @@ static void test_fork_and_logprobs(fb_llm *llm) {
     p.temperature = 0.8f;
     p.seed = 5;
     p.max_tokens = 30;
+    p.logprobs = 1;
     int a = -1, b = -1, c = -1;
     FB_CHECK(fb_seq_new(s, &p, &a) == FB_OK, "seq a");
     FB_CHECK(fb_seq_add_text(s, a, "fork here", 9, 0) == FB_OK, "text a");
@@ -158,6 +159,10 @@ static void test_fork_and_logprobs(fb_llm *llm) {
         for (int i = 0; i < n; i++) {
             if (ev[i].token < 0) continue;
             FB_CHECK(isfinite(ev[i].logprob) && ev[i].logprob <= 0.0f, "event logprob %g", (double)ev[i].logprob);
+            if (guard == 0 && ev[i].seq == a)   /* sampled from the logits top_logprobs read above */
+                for (int j = 0; j < k; j++)
+                    if (ids[j] == ev[i].token)
+                        FB_CHECK(ev[i].logprob == lp[j], "event logprob %g, top_logprobs says %g", (double)ev[i].logprob, (double)lp[j]);
         }
     }
     static toks ta, tb, tc, td;
@@ -193,6 +198,7 @@ static void test_stop_rules(fb_llm *llm) {
     p.max_tokens = 7;
     FB_CHECK(fb_seq_new(s, &p, &a) == FB_OK && fb_seq_add_text(s, a, "abc", 3, 0) == FB_OK, "seq");
     fb_seq_event e = finish(s, a);
+    FB_CHECK(isnan(e.logprob), "logprob filled without params.logprobs: %g", (double)e.logprob);
     int n;
     fb_seq_tokens(s, a, &n);
     FB_CHECK(e.finish == FB_FINISH_LENGTH && n == 3 + 7, "max_tokens 7: finish %d, %d tokens", (int)e.finish, n);
