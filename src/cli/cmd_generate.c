@@ -8,7 +8,6 @@
  * (from 0) draws from its own random stream, seeded with seed + k.
  */
 #include "cli/args.h"
-#include "cli/bench_util.h"
 #include "cli/cli.h"
 #include "flashblock.h"
 #include "flashblock_infer.h"
@@ -16,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define MAX_SEQS 64
 #define MAX_STOPS FB_MAX_STOPS

@@ -6,7 +6,6 @@
  * parses flags, loads data, and reports.
  */
 #include "cli/args.h"
-#include "cli/bench_util.h"
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/runtime.h"
@@ -19,13 +18,11 @@
 #include "train/data.h"
 #include "train/optimizer.h"
 #include "train/plot.h"
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t g_interrupted = 0;
