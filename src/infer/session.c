@@ -378,10 +378,18 @@ fb_status fb_seq_fork(fb_session *s, int seq, const fb_gen_params *params, int *
     return FB_OK;
 }
 
-static int stop_string_hit(const seq_slot *q) {
-    const char *gen = q->text ? q->text + q->gen_start : "";
-    for (int i = 0; i < q->p.n_stops; i++)
-        if (strstr(gen, q->stops[i])) return 1;
+/* Does a stop string end in the bytes streamed since offset `from`? Only
+ * the new bytes and the len-1 before them are searched (each token costs
+ * O(new bytes · stops), not O(text)), with memcmp: the text may hold NULs. */
+static int stop_string_hit(const seq_slot *q, size_t from) {
+    for (int i = 0; i < q->p.n_stops; i++) {
+        const size_t len = strlen(q->stops[i]);
+        if (len > q->text_len - q->gen_start) continue;
+        size_t start = from >= len - 1 ? from - (len - 1) : 0;
+        if (start < q->gen_start) start = q->gen_start;
+        for (size_t p = start; p + len <= q->text_len; p++)
+            if (!memcmp(q->text + p, q->stops[i], len)) return 1;
+    }
     return 0;
 }
 
@@ -429,7 +437,7 @@ fb_status fb_session_step(fb_session *s, fb_seq_event *events, int cap, int *n_e
                 if (!push_token(q, next) || !emit(tok, q, next)) return fb_fail(FB_ERR_OOM, "sequence %d: out of memory", k);
                 q->queued = q->n;
                 q->n_generated++;
-                if (stop_string_hit(q)) ev->finish = FB_FINISH_STOP;
+                if (stop_string_hit(q, text0)) ev->finish = FB_FINISH_STOP;
                 else if (reached_length(q)) ev->finish = FB_FINISH_LENGTH;
                 else if (e->kv.len[k] >= s->ctx) {
                     if (!q->p.slide) ev->finish = FB_FINISH_CONTEXT;

@@ -231,6 +231,27 @@ static void test_stop_rules(fb_llm *llm) {
         FB_CHECK(e.finish == FB_FINISH_STOP && n == j + 1, "stop '%s': finish %d after %d tokens, want %d", stop, (int)e.finish, n, j + 1);
         fb_seq_free(s, a);
     }
+    /* a two-byte stop string made of two consecutive generated tokens (the
+     * match spans tokens): it ends at the first place the pair appears */
+    int m = -1;
+    for (int i = 3; i + 1 < ng && m < 0; i++)
+        if (greedy[i] >= 0x20 && greedy[i] < 0x7f && greedy[i + 1] >= 0x20 && greedy[i + 1] < 0x7f) m = i;
+    FB_CHECK(m >= 0, "the greedy continuation has no two printable ASCII bytes in a row");
+    if (m >= 0) {
+        char stop2[3] = {(char)greedy[m], (char)greedy[m + 1], 0};
+        int first = m;
+        for (int i = 3; i < m; i++)
+            if (greedy[i] == greedy[m] && greedy[i + 1] == greedy[m + 1]) { first = i; break; }
+        p.max_tokens = 0;
+        p.n_stops = 1;
+        p.stops[0] = stop2;
+        FB_CHECK(fb_seq_new(s, &p, &a) == FB_OK && fb_seq_add_text(s, a, "abc", 3, 0) == FB_OK, "seq");
+        e = finish(s, a);
+        fb_seq_tokens(s, a, &n);
+        FB_CHECK(e.finish == FB_FINISH_STOP && n == first + 2, "stop '%s' across tokens: finish %d after %d tokens, want %d", stop2,
+                 (int)e.finish, n, first + 2);
+        fb_seq_free(s, a);
+    }
     /* the context: slide 0 finishes, slide 1 goes on to max_positions */
     p.n_stops = 0;
     p.slide = 0;
