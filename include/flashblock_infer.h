@@ -74,9 +74,19 @@ typedef struct fb_session_options {
     int ctx;          /* tokens per sequence; 0 = the model's context */
     int max_batch;    /* tokens per engine call: prefill chunk size (default 512) */
     int q8;           /* 1: Q8_0 weights for every linear layer */
+    /* Paged KV cache: blocks of kv_block_size tokens (default 16) from a pool
+     * of kv_blocks blocks, or as many as kv_mem_mib MiB hold; both 0: room
+     * for max_seqs full contexts (never full). A smaller pool lets many
+     * sequences share memory; when it runs out, fb_session_step returns
+     * FB_ERR_KV_FULL and the caller preempts a sequence (fb_seq_preempt). */
+    int kv_block_size;
+    int kv_blocks;
+    int kv_mem_mib;
+    int prefix_cache; /* 1: full KV blocks are kept and reused by prompts that start alike */
 } fb_session_options;
 
-/* max_seqs 1, ctx 0, max_batch 512, q8 0. */
+/* max_seqs 1, ctx 0, max_batch 512, q8 0, blocks of 16 tokens, full pool,
+ * no prefix cache. */
 fb_session_options fb_session_options_default(void);
 
 typedef struct fb_session fb_session;
@@ -94,8 +104,18 @@ int       fb_session_active(const fb_session *s);
 typedef struct fb_session_stats {
     long prefill_tokens, decode_tokens;
     double prefill_seconds, decode_seconds;
+    long prefix_hit_tokens;     /* prompt tokens taken from the prefix cache, not computed */
 } fb_session_stats;
 fb_session_stats fb_session_get_stats(const fb_session *s);
+
+/* The KV cache's blocks: in use by sequences, free, and held only by the
+ * prefix cache (reusable, evicted least recently used when needed). */
+typedef struct fb_session_kv {
+    int block_size, blocks_total, blocks_used, blocks_free, blocks_cached;
+    size_t block_bytes;
+    long prefix_queries, prefix_hit_blocks, evictions;
+} fb_session_kv;
+fb_session_kv fb_session_kv_stats(const fb_session *s);
 
 /* ---- sequences -------------------------------------------------------------- */
 
@@ -129,8 +149,14 @@ fb_gen_params fb_gen_params_default(void);
 fb_status fb_seq_new(fb_session *s, const fb_gen_params *params, int *seq);
 /* Releases the sequence and its cache slot (at any time, finished or not). */
 void      fb_seq_free(fb_session *s, int seq);
+/* Releases the sequence's KV blocks but keeps everything else: the next
+ * steps recompute its cache from its tokens, then it goes on where it was
+ * (the answer to FB_ERR_KV_FULL). */
+void      fb_seq_preempt(fb_session *s, int seq);
 /* A copy of seq (tokens, cache, text, sampler state) as a new sequence, with
- * params (NULL: seq's own). Both then go on independently. */
+ * params (NULL: seq's own). Both then go on independently; their KV blocks
+ * are shared until one writes into a shared block (only the last, partial
+ * one is ever written: it is copied then). */
 fb_status fb_seq_fork(fb_session *s, int seq, const fb_gen_params *params, int *child);
 
 /* Queue text (encoded now; prefilled by the next step). The first text of a
@@ -176,7 +202,11 @@ typedef struct fb_seq_event {
 
 /* One step for all live sequences; at most cap events are written (one per
  * sequence that sampled or finished), *n_events receives their number.
- * cap must be >= max_seqs. */
+ * cap must be >= max_seqs. Queued input is prefilled max_batch tokens per
+ * step in all, so a long prompt takes several steps while the others go on.
+ * FB_ERR_KV_FULL: the KV pool has no block for some sequence's next
+ * position; nothing was sampled (no events), the prefill done so far is
+ * kept. Preempt or free a sequence and call again. */
 fb_status fb_session_step(fb_session *s, fb_seq_event *events, int cap, int *n_events);
 
 #ifdef __cplusplus

@@ -1,16 +1,19 @@
 /* Naive attention: the reference every other attention kernel is tested
  * against. Materialises the full Tq×Tk score matrix of a head in double,
- * softmax in double, then P·V. Obvious and slow on purpose. */
+ * softmax in double, then P·V. Obvious and slow on purpose. K and V may be
+ * contiguous or paged (a block table, see attention/kv_rows.h). */
+#include "attention/kv_rows.h"
 #include "ops/ops.h"
 #include <math.h>
 #include <stdlib.h>
 
 void attention_forward_naive(const fb_op_args *a) {
     const float *q = a->in[0], *k = a->in[1], *v = a->in[2];
+    const fb_kv_rows kv = fb_kv_rows_of(a);
     float *o = a->out[0], *lse = a->out[1];
     const int64_t B = a->d[0], Tq = a->d[1], Tk = a->d[2], H = a->d[3], Hkv = a->d[4], D = a->d[5];
     const int causal = (int)a->d[6];
-    const int64_t qs = a->d[7], kvs = a->d[8], os = a->d[9];
+    const int64_t qs = a->d[7], os = a->d[9];
     const double scale = a->f[0] > 0 ? a->f[0] : 1.0 / sqrt((double)D);
     const int64_t group = H / Hkv, offset = Tk - Tq;
     double *S = malloc(sizeof(double) * (size_t)(Tq * Tk > 0 ? Tq * Tk : 1));
@@ -22,7 +25,7 @@ void attention_forward_naive(const fb_op_args *a) {
                 for (int64_t j = 0; j < Tk; j++) {
                     double s = 0;
                     for (int64_t d = 0; d < D; d++)
-                        s += (double)q[(b * Tq + i) * qs + h * D + d] * k[(b * Tk + j) * kvs + kh * D + d];
+                        s += (double)q[(b * Tq + i) * qs + h * D + d] * k[fb_kv_row_offset(&kv, b, j) + kh * D + d];
                     S[i * Tk + j] = (causal && j > i + offset) ? -INFINITY : s * scale;
                 }
             for (int64_t i = 0; i < Tq; i++) {
@@ -31,7 +34,7 @@ void attention_forward_naive(const fb_op_args *a) {
                 for (int64_t j = 0; j < Tk; j++) { row[j] = exp(row[j] - mx); sum += row[j]; }
                 for (int64_t d = 0; d < D; d++) {
                     double acc = 0;
-                    for (int64_t j = 0; j < Tk; j++) acc += row[j] * v[(b * Tk + j) * kvs + kh * D + d];
+                    for (int64_t j = 0; j < Tk; j++) acc += row[j] * v[fb_kv_row_offset(&kv, b, j) + kh * D + d];
                     o[(b * Tq + i) * os + h * D + d] = (float)(acc / sum);
                 }
                 lse[(b * H + h) * Tq + i] = (float)(mx + log(sum));

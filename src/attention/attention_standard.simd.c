@@ -1,18 +1,23 @@
 /* "Standard" attention: what a user would build from the fastest parts.
  * Per (batch, head): S = scale·Q·Kᵀ with one BLAS GEMM, a vectorised
  * masked softmax pass over S, then O = P·V with a second GEMM. Needs a full
- * Tq×Tk buffer per thread; this is the baseline FlashAttention must beat. */
+ * Tq×Tk buffer per thread; this is the baseline FlashAttention must beat.
+ * Paged K/V (a block table) are first gathered into contiguous Tk×D copies
+ * per head: BLAS needs one leading dimension. */
+#include "attention/kv_rows.h"
 #include "core/simd.h"
 #include "ops/ops.h"
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 void FB_SIMD(attention_forward_standard)(const fb_op_args *a);
 
 void FB_SIMD(attention_forward_standard)(const fb_op_args *a) {
     const float *q = a->in[0], *k = a->in[1], *v = a->in[2];
+    const fb_kv_rows kv = fb_kv_rows_of(a);
     float *o = a->out[0], *lse = a->out[1];
     const int64_t B = a->d[0], Tq = a->d[1], Tk = a->d[2], H = a->d[3], Hkv = a->d[4], D = a->d[5];
     const int causal = (int)a->d[6];
@@ -22,14 +27,27 @@ void FB_SIMD(attention_forward_standard)(const fb_op_args *a) {
     #pragma omp parallel
     {
         float *S = malloc(sizeof(float) * (size_t)(Tq * Tk > 0 ? Tq * Tk : 1));
+        float *gathered = kv.table ? malloc(sizeof(float) * (size_t)(2 * Tk * D > 0 ? 2 * Tk * D : 1)) : NULL;
         #pragma omp for schedule(dynamic, 1)
         for (int64_t bh = 0; bh < B * H; bh++) {
             const int64_t b = bh / H, h = bh % H, kh = h / group;
             const float *qh = q + b * Tq * qs + h * D;
             const float *kh_ = k + b * Tk * kvs + kh * D;
             const float *vh = v + b * Tk * kvs + kh * D;
+            int64_t ld = kvs;
+            if (kv.table) {
+                float *kc = gathered, *vc = gathered + Tk * D;
+                for (int64_t j = 0; j < Tk; j++) {
+                    const int64_t at = fb_kv_row_offset(&kv, b, j) + kh * D;
+                    memcpy(kc + j * D, k + at, sizeof(float) * (size_t)D);
+                    memcpy(vc + j * D, v + at, sizeof(float) * (size_t)D);
+                }
+                kh_ = kc;
+                vh = vc;
+                ld = D;
+            }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Tq, (int)Tk, (int)D, scale, qh, (int)qs,
-                        kh_, (int)kvs, 0.0f, S, (int)Tk);
+                        kh_, (int)ld, 0.0f, S, (int)Tk);
             for (int64_t i = 0; i < Tq; i++) {
                 float *row = S + i * Tk;
                 const int64_t n = causal ? (i + offset + 1 < Tk ? i + offset + 1 : Tk) : Tk;
@@ -54,8 +72,9 @@ void FB_SIMD(attention_forward_standard)(const fb_op_args *a) {
                 lse[(b * H + h) * Tq + i] = m + logf(sum);
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Tq, (int)D, (int)Tk, 1.0f, S, (int)Tk,
-                        vh, (int)kvs, 0.0f, o + b * Tq * os + h * D, (int)os);
+                        vh, (int)ld, 0.0f, o + b * Tq * os + h * D, (int)os);
         }
+        free(gathered);
         free(S);
     }
 }

@@ -16,10 +16,15 @@
  * (no atomics, no dynamic scheduling of the merge), so results are
  * deterministic for a given thread count.
  *
+ * K and V rows are read through the row pointers of each tile
+ * (attention/kv_rows.h): contiguous buffers and the KV cache's paged blocks
+ * take the same loop and give the same bits.
+ *
  * Splits: enough items for about 4 per thread, chunks of at least MIN_CHUNK
  * keys. Scratch: partials n_items·R·Dp (≈ O(threads·H·D) for decode) plus per
  * thread R·Dp + R·BC floats; nothing proportional to Tk.
  */
+#include "attention/kv_rows.h"
 #include "core/simd.h"
 #include "ops/ops.h"
 #include "core/runtime.h"
@@ -37,12 +42,13 @@
 /* Online softmax of the R rows over keys [j0, j1) of one KV head. On entry
  * O (R×Dp), m, l hold the running state (O = 0, m = -inf, l = 0 at start). */
 static void decode_chunk(float *restrict O, float *restrict m, float *restrict l, float *restrict S,
-                         const float *restrict Qs, const float *restrict kbase, const float *restrict vbase,
-                         int64_t kvs, int64_t j0, int64_t j1, int R, int Tq, int D, int Dp, int causal,
-                         int64_t offset) {
+                         const float *restrict Qs, const fb_kv_rows *kv, int64_t b, int64_t off, int64_t j0,
+                         int64_t j1, int R, int Tq, int D, int Dp, int causal, int64_t offset) {
     const int nfull = D / FV_N, tail = D - nfull * FV_N;
+    const float *krow[BC], *vrow[BC];
     for (int64_t t0 = j0; t0 < j1; t0 += BC) {
         const int n = (int)(j1 - t0 < BC ? j1 - t0 : BC);
+        fb_kv_rows_tile(kv, b, off, t0, n, krow, vrow);
         /* S[r][j] = Qs[r]·K[t0+j]; the K tile (n·D floats) stays in L1 across rows. */
         for (int r = 0; r < R; r++) {
             const float *qr = Qs + (int64_t)r * Dp;
@@ -54,7 +60,7 @@ static void decode_chunk(float *restrict O, float *restrict m, float *restrict l
                 valid = lim < n ? (lim > 0 ? (int)lim : 0) : n;
             }
             for (int j = 0; j < valid; j++) {
-                const float *kr = kbase + (t0 + j) * kvs;
+                const float *kr = krow[j];
                 fvec acc0 = fv_zero(), acc1 = fv_zero();
                 int dv = 0;
                 for (; dv + 1 < nfull; dv += 2) {
@@ -95,7 +101,7 @@ static void decode_chunk(float *restrict O, float *restrict m, float *restrict l
                     const float pj = srow[j];
                     if (pj == 0.0f) continue;
                     const fvec vp = fv_set1(pj);
-                    const float *vr = vbase + (t0 + j) * kvs + d0;
+                    const float *vr = vrow[j] + d0;
                     for (int u = 0; u < nv; u++) {
                         const int left = D - d0 - u * FV_N;
                         fvec vv = left >= FV_N ? fv_load(vr + u * FV_N)
@@ -110,12 +116,13 @@ static void decode_chunk(float *restrict O, float *restrict m, float *restrict l
 }
 
 void FB_SIMD(attention_decode)(const fb_op_args *a) {
-    const float *q = a->in[0], *k = a->in[1], *v = a->in[2];
+    const float *q = a->in[0];
+    const fb_kv_rows kv = fb_kv_rows_of(a);
     float *o = a->out[0], *lse = a->out[1];
     const int64_t B = a->d[0], Tq = a->d[1], Tk = a->d[2], H = a->d[3], Hkv = a->d[4];
     const int D = (int)a->d[5];
     const int causal = (int)a->d[6];
-    const int64_t qs = a->d[7], kvs = a->d[8], os = a->d[9];
+    const int64_t qs = a->d[7], os = a->d[9];
     if (B <= 0 || Tq <= 0 || H <= 0) return;
     const float scale = a->f[0] > 0 ? a->f[0] : 1.0f / sqrtf((float)D);
     const int64_t G = H / Hkv, offset = Tk - Tq;
@@ -165,8 +172,7 @@ void FB_SIMD(attention_decode)(const fb_op_args *a) {
             for (int r = 0; r < R; r++) { m[r] = -INFINITY; l[r] = 0.0f; }
             const int64_t j0 = s * chunk, j1 = j0 + chunk < kvis ? j0 + chunk : kvis;
             if (j0 < j1)
-                decode_chunk(O, m, l, S, Qs, k + b * Tk * kvs + kh * D, v + b * Tk * kvs + kh * D, kvs, j0, j1, R,
-                             (int)Tq, D, Dp, causal, offset);
+                decode_chunk(O, m, l, S, Qs, &kv, b, kh * D, j0, j1, R, (int)Tq, D, Dp, causal, offset);
         }
         free(scratch);
 

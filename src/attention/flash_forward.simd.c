@@ -14,10 +14,14 @@
  *     online softmax per row: m' = max(m, max S); α = 2^(m-m');
  *                             P = 2^(S-m'); l = α·l + ΣP
  *     O   = α·O + P·V                    (V rows read in place)
+ * Keys and values are read through row pointers of each tile, so the same
+ * loop serves contiguous buffers and the KV cache's paged blocks
+ * (attention/kv_rows.h).
  *   O /= l and lse = ln 2·(m + log2 l) is saved for the backward pass.
  * GQA is by index: head h reads KV head h/(H/Hkv); nothing is copied per
  * query head. Per-thread scratch is BR·D + D·BC + BR·BC + BR·D floats.
  */
+#include "attention/kv_rows.h"
 #include "core/simd.h"
 #include "ops/ops.h"
 #include <math.h>
@@ -58,8 +62,8 @@ static void scores_tile(float *restrict S, const float *restrict Qs, const float
 }
 
 /* O[r] = alpha[r]·O[r] + Σ_j P[r][j]·V[j] for rows [0, rows), keys [0, n). */
-static void pv_tile(float *restrict O, const float *restrict P, const float *restrict alpha, const float *restrict V,
-                    int64_t vstride, int rows, int n, int D, int Dp) {
+static void pv_tile(float *restrict O, const float *restrict P, const float *restrict alpha, const float *const *V,
+                    int rows, int n, int D, int Dp) {
     for (int r = 0; r < rows; r += RB) {
         for (int d0 = 0; d0 < D; d0 += NV * FV_N) {
             int nvec = (D - d0 + FV_N - 1) / FV_N;
@@ -74,7 +78,7 @@ static void pv_tile(float *restrict O, const float *restrict P, const float *res
             }
             if (nvec == NV && tail == FV_N) {
                 for (int j = 0; j < n; j++) {
-                    const float *vr = V + (int64_t)j * vstride + d0;
+                    const float *vr = V[j] + d0;
                     fvec vv[NV];
                     for (int u = 0; u < NV; u++) vv[u] = fv_load(vr + u * FV_N);
                     for (int i = 0; i < RB; i++) {
@@ -84,7 +88,7 @@ static void pv_tile(float *restrict O, const float *restrict P, const float *res
                 }
             } else {
                 for (int j = 0; j < n; j++) {
-                    const float *vr = V + (int64_t)j * vstride + d0;
+                    const float *vr = V[j] + d0;
                     fvec vv[NV];
                     for (int u = 0; u < NV; u++)
                         vv[u] = u < nvec - 1 ? fv_load(vr + u * FV_N) : (u == nvec - 1 ? fv_loadn(vr + u * FV_N, tail) : fv_zero());
@@ -101,12 +105,13 @@ static void pv_tile(float *restrict O, const float *restrict P, const float *res
 }
 
 void FB_SIMD(flash_attention_forward)(const fb_op_args *a) {
-    const float *q = a->in[0], *k = a->in[1], *v = a->in[2];
+    const float *q = a->in[0];
+    const fb_kv_rows kv = fb_kv_rows_of(a);
     float *o = a->out[0], *lse = a->out[1];
     const int64_t B = a->d[0], Tq = a->d[1], Tk = a->d[2], H = a->d[3], Hkv = a->d[4];
     const int D = (int)a->d[5];
     const int causal = (int)a->d[6];
-    const int64_t qs = a->d[7], kvs = a->d[8], os = a->d[9];
+    const int64_t qs = a->d[7], os = a->d[9];
     const float scale = a->f[0] > 0 ? a->f[0] : 1.0f / sqrtf((float)D);
     const int64_t group = H / Hkv, offset = Tk - Tq;
     const int Dp = (int)ROUND_UP(D, 16);           /* padded row length of scratch tiles */
@@ -119,6 +124,7 @@ void FB_SIMD(flash_attention_forward)(const fb_op_args *a) {
         if (!scratch) abort();   /* a few tiles per thread; kernels have no error channel */
         float *Qs = scratch, *O = Qs + BR * Dp, *Kt = O + BR * Dp, *S = Kt + Dp * BC;
         float *m = S + BR * BC, *l = m + BR, *alpha = l + BR;
+        const float *krow[BC], *vrow[BC];
 
         #pragma omp for schedule(dynamic, 1)
         for (int64_t item = 0; item < n_items; item++) {
@@ -128,8 +134,6 @@ void FB_SIMD(flash_attention_forward)(const fb_op_args *a) {
             const int64_t i0 = qt * BR;
             const int rows = (int)(Tq - i0 < BR ? Tq - i0 : BR);
             const int rows_p = (int)ROUND_UP(rows, RB);
-            const float *kbase = k + b * Tk * kvs + kh * D;
-            const float *vbase = v + b * Tk * kvs + kh * D;
 
             for (int r = 0; r < rows_p; r++) {
                 float *dst = Qs + r * Dp;
@@ -151,8 +155,9 @@ void FB_SIMD(flash_attention_forward)(const fb_op_args *a) {
             for (int64_t j0 = 0; j0 < kend; j0 += BC) {
                 const int n = (int)(kend - j0 < BC ? kend - j0 : BC);
                 /* Pack K tile transposed; zero the padding columns. */
+                fb_kv_rows_tile(&kv, b, kh * D, j0, n, krow, vrow);
                 for (int j = 0; j < n; j++) {
-                    const float *kr = kbase + (j0 + j) * kvs;
+                    const float *kr = krow[j];
                     for (int d = 0; d < D; d++) Kt[d * BC + j] = kr[d];
                 }
                 if (n < BC)
@@ -188,7 +193,7 @@ void FB_SIMD(flash_attention_forward)(const fb_op_args *a) {
                     alpha[r] = 0.0f;
                     memset(S + r * BC, 0, sizeof(float) * BC);
                 }
-                pv_tile(O, S, alpha, vbase + j0 * kvs, kvs, rows_p, n, D, Dp);
+                pv_tile(O, S, alpha, vrow, rows_p, n, D, Dp);
             }
 
             for (int r = 0; r < rows; r++) {

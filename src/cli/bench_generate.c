@@ -54,7 +54,7 @@ static size_t g_engine_scratch;   /* bytes of engine scratch of the last decode_
 static double decode_tps(fb_model *m, int q8, int tokens, int ctx, int prefill_tokens) {
     fb_engine e;
     const int rows = prefill_tokens > 256 ? 256 : (prefill_tokens > 1 ? prefill_tokens : 1);   /* prefill chunk */
-    if (fb_engine_init(&e, m, 1, ctx, rows, q8) != FB_OK) return -1;
+    if (fb_engine_init(&e, m, &(fb_engine_options){.n_seqs = 1, .max_T = ctx, .max_rows = rows, .q8 = q8}) != FB_OK) return -1;
     const fb_block_config *c = &m->cfg.block;
     g_engine_scratch = (size_t)rows * sizeof(float) *
                        (size_t)(5 * c->d_model + 3 * c->d_ff + m->cfg.vocab_size + c->n_heads + 2 * c->n_kv_heads * (c->d_model / c->n_heads));
@@ -77,7 +77,7 @@ static double decode_tps(fb_model *m, int q8, int tokens, int ctx, int prefill_t
 
 static double prefill_tps(fb_model *m, int n) {
     fb_engine e;
-    if (fb_engine_init(&e, m, 1, n, n, 0) != FB_OK) return -1;
+    if (fb_engine_init(&e, m, &(fb_engine_options){.n_seqs = 1, .max_T = n, .max_rows = n}) != FB_OK) return -1;
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
     for (int i = 0; i < n; i++) ids[i] = (int32_t)((i * 7919) % m->cfg.vocab_size);
     double best = 0;

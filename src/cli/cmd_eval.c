@@ -25,7 +25,7 @@
 static int eval_engine(fb_model *m, const int32_t *tokens, size_t n, int q8, double *nll, size_t *counted) {
     const int T = m->cfg.max_seq, V = m->cfg.vocab_size;
     fb_engine e;
-    if (fb_engine_init(&e, m, 1, T, T, q8) != FB_OK) return fb_cli_error("%s", fb_last_error());
+    if (fb_engine_init(&e, m, &(fb_engine_options){.n_seqs = 1, .max_T = T, .max_rows = T, .q8 = q8}) != FB_OK) return fb_cli_error("%s", fb_last_error());
     int *seqs = calloc((size_t)T, sizeof(int));
     if (!seqs) { fb_engine_free(&e); return fb_cli_error("out of memory"); }
     *nll = 0;

@@ -8,25 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Matrices of one layer in the order they are used, for the Q8_0 copies. */
-enum { W_QKV, W_OUT, W_UP, W_DOWN, W_PER_LAYER };
-
+/* Q8_0 copies of every matrix, per layer in fb_block_matrix order, then the
+ * LM head. */
 typedef struct q8_weights {
-    void **w;          /* [n_layers·W_PER_LAYER + 1] (last: LM head); NULL = keep fp32 */
+    void **w;          /* [n_layers·FB_BM_COUNT + 1] (last: LM head); NULL = keep fp32 */
 } q8_weights;
 
-
-/* y[N,OC] = x·Wᵀ + b with the layer's Q8_0 copy when there is one. */
-static void linear(fb_engine *e, int widx, float *y, const float *x, const float *W, const float *b, int64_t N, int64_t C,
-                   int64_t OC) {
-    q8_weights *q = e->q8;
-    if (q && q->w[widx]) {
-        fb_op_args a = {.in = {x, (const float *)q->w[widx], b}, .out = {y}, .d = {N, C, OC}};
-        fb_op_run(FB_OP_MATMUL_Q8_0, &a);
-    } else {
-        fb_matmul_forward(y, x, W, b, N, C, OC);
-    }
-}
 
 static fb_status build_q8(fb_engine *e) {
     fb_model *m = e->m;
@@ -36,20 +23,20 @@ static fb_status build_q8(fb_engine *e) {
     const int64_t hF = c->mlp == FB_MLP_SWIGLU ? 2 * F : F;
     q8_weights *q = calloc(1, sizeof *q);
     if (!q) return fb_fail(FB_ERR_OOM, "q8: out of memory");
-    q->w = calloc((size_t)L * W_PER_LAYER + 1, sizeof(void *));
+    q->w = calloc((size_t)L * FB_BM_COUNT + 1, sizeof(void *));
     if (!q->w) { free(q); return fb_fail(FB_ERR_OOM, "q8: out of memory"); }
     e->q8 = q;
     for (int l = 0; l <= L; l++) {
-        for (int k = 0; k < (l < L ? W_PER_LAYER : 1); k++) {
+        for (int k = 0; k < (l < L ? FB_BM_COUNT : 1); k++) {
             const float *W;
             int64_t rows, cols;
             if (l == L) { W = m->params + m->off_lm; rows = m->cfg.vocab_size; cols = C; }
             else {
                 const float *p = fb_model_block_params(m, l);
                 switch (k) {
-                case W_QKV: W = p + m->blk.offset[FB_P_ATTN_QKV_W]; rows = QKV; cols = C; break;
-                case W_OUT: W = p + m->blk.offset[FB_P_ATTN_OUT_W]; rows = C; cols = C; break;
-                case W_UP: W = p + m->blk.offset[c->mlp == FB_MLP_SWIGLU ? FB_P_FFN_GATE_W : FB_P_FFN_UP_W]; rows = hF; cols = C; break;
+                case FB_BM_QKV: W = p + m->blk.offset[FB_P_ATTN_QKV_W]; rows = QKV; cols = C; break;
+                case FB_BM_OUT: W = p + m->blk.offset[FB_P_ATTN_OUT_W]; rows = C; cols = C; break;
+                case FB_BM_UP: W = p + m->blk.offset[c->mlp == FB_MLP_SWIGLU ? FB_P_FFN_GATE_W : FB_P_FFN_UP_W]; rows = hF; cols = C; break;
                 default: W = p + m->blk.offset[FB_P_FFN_DOWN_W]; rows = C; cols = F; break;
                 }
             }
@@ -58,55 +45,59 @@ static fb_status build_q8(fb_engine *e) {
             if (!dst) return fb_fail(FB_ERR_OOM, "q8: cannot allocate quantized weights");
             fb_status qs = fb_q8_0_quantize(dst, W, rows, cols);
             if (qs != FB_OK) { free(dst); return qs; }
-            q->w[(size_t)l * W_PER_LAYER + (size_t)k] = dst;
+            q->w[(size_t)l * FB_BM_COUNT + (size_t)k] = dst;
         }
     }
     return FB_OK;
 }
 
-fb_status fb_engine_init(fb_engine *e, fb_model *m, int n_seqs, int max_T, int max_rows, int use_q8) {
+fb_status fb_engine_init(fb_engine *e, fb_model *m, const fb_engine_options *o) {
     memset(e, 0, sizeof *e);
-    if (!m) return fb_fail(FB_ERR_INVALID_ARG, "engine: NULL model");
-    if (max_rows <= 0 || n_seqs <= 0) return fb_fail(FB_ERR_INVALID_ARG, "engine: sizes must be > 0");
+    if (!m || !o) return fb_fail(FB_ERR_INVALID_ARG, "engine: NULL argument");
+    if (o->max_rows <= 0 || o->n_seqs <= 0 || o->max_T <= 0) return fb_fail(FB_ERR_INVALID_ARG, "engine: sizes must be > 0");
     const fb_block_config *c = &m->cfg.block;
-    if (c->positions == FB_POS_LEARNED && max_T > m->cfg.max_seq)
-        return fb_fail(FB_ERR_SHAPE, "context %d exceeds the model's %d learned positions", max_T, m->cfg.max_seq);
+    if (c->positions == FB_POS_LEARNED && o->max_T > m->cfg.max_seq)
+        return fb_fail(FB_ERR_SHAPE, "context %d exceeds the model's %d learned positions", o->max_T, m->cfg.max_seq);
     e->m = m;
-    e->max_rows = max_rows;
-    const size_t R = (size_t)max_rows, C = (size_t)c->d_model, D = C / (size_t)c->n_heads;
-    const size_t QKV = ((size_t)c->n_heads + 2 * (size_t)c->n_kv_heads) * D, F = (size_t)c->d_ff;
-    const size_t hF = c->mlp == FB_MLP_SWIGLU ? 2 * F : F, V = (size_t)m->cfg.vocab_size;
-    const size_t floats = R * (4 * C + QKV + hF + F + V + (size_t)c->n_heads) + 64;
+    e->max_rows = o->max_rows;
+    const size_t R = (size_t)o->max_rows, C = (size_t)c->d_model, V = (size_t)m->cfg.vocab_size;
+    const size_t act = (fb_block_acts_floats(c, 1, o->max_rows) + 15) & ~(size_t)15;
+    const size_t floats = R * C + act + R * V + 64;
     e->ws = fb_aligned_alloc(floats * sizeof(float));
-    if (!e->ws) return fb_fail(FB_ERR_OOM, "engine: cannot allocate scratch for %d rows", max_rows);
+    e->pos = malloc(sizeof(int) * R);
+    e->spans = malloc(sizeof(fb_row_span) * R);
+    if (!e->ws || !e->pos || !e->spans) {
+        fb_engine_free(e);
+        return fb_fail(FB_ERR_OOM, "engine: cannot allocate scratch for %d rows", o->max_rows);
+    }
     float *p = e->ws;
     e->x = p; p += R * C;
-    e->ln = p; p += R * C;
-    e->qkv = p; p += R * QKV;
-    e->att = p; p += R * C;
-    e->tmp = p; p += R * C;
-    e->h = p; p += R * hF;
-    e->act = p; p += R * F;
-    e->lse = p; p += R * (size_t)c->n_heads;
+    fb_block_acts_carve(c, 1, o->max_rows, p, &e->acts); p += act;
     e->logits = p;
-    FB_TRY(fb_kv_cache_init(&e->kv, n_seqs, m->cfg.n_layers, max_T, c->n_kv_heads, (int)D));
-    e->use_q8 = use_q8;
-    if (use_q8) {
-        fb_status s = build_q8(e);
-        if (s != FB_OK) { fb_engine_free(e); return s; }
+    const fb_kv_cache_config kc = {.n_seqs = o->n_seqs, .n_layers = m->cfg.n_layers, .max_T = o->max_T,
+                                   .n_kv_heads = c->n_kv_heads, .head_dim = c->d_model / c->n_heads,
+                                   .block_size = o->kv_block_size, .n_blocks = o->kv_blocks,
+                                   .prefix_cache = o->prefix_cache};
+    fb_status s = fb_kv_cache_init(&e->kv, &kc);
+    if (s == FB_OK && o->q8) {
+        e->use_q8 = 1;
+        s = build_q8(e);
     }
-    return FB_OK;
+    if (s != FB_OK) fb_engine_free(e);
+    return s;
 }
 
 void fb_engine_free(fb_engine *e) {
     if (!e) return;
     q8_weights *q = e->q8;
     if (q) {
-        for (int i = 0; i < e->m->cfg.n_layers * W_PER_LAYER + 1; i++) free(q->w[i]);
+        for (int i = 0; i < e->m->cfg.n_layers * FB_BM_COUNT + 1; i++) free(q->w[i]);
         free(q->w);
         free(q);
     }
     free(e->ws);
+    free(e->pos);
+    free(e->spans);
     fb_kv_cache_free(&e->kv);
     memset(e, 0, sizeof *e);
 }
@@ -116,29 +107,52 @@ static void norm(const fb_block_config *c, float *y, const float *x, const float
     else fb_rmsnorm_forward(y, stat, x, w, N, c->d_model, c->norm_eps);
 }
 
+/* The KV cache as the block's attention source: append each span's keys and
+ * values to its sequence, then attend over everything cached. */
+static fb_status cache_attend(void *ctx, const fb_block_config *c, int layer, float *qkv, float *att, float *lse,
+                              const fb_row_span *sp, int n_spans) {
+    fb_kv_cache *kv = ctx;
+    const int64_t C = c->d_model, H = c->n_heads, Hkv = c->n_kv_heads, D = C / H, QKV = (H + 2 * Hkv) * D;
+    for (int i = 0; i < n_spans; i++) {
+        const int T = sp[i].n, p0 = sp[i].pos0;
+        float *q = qkv + (int64_t)sp[i].row0 * QKV;
+        fb_kv_write(kv, sp[i].seq, layer, p0, T, q + H * D, q + (H + Hkv) * D, QKV);
+        const fb_kv_view v = fb_kv_layer_view(kv, sp[i].seq, layer);
+        fb_op_args a = {.in = {q, v.k, v.v, (const float *)(const void *)v.table},
+                        .out = {att + (int64_t)sp[i].row0 * C, lse + (int64_t)sp[i].row0 * H},
+                        .d = {1, T, p0 + T, H, Hkv, D, 1, QKV, Hkv * D, C, v.block_size, kv->table_width, v.n_pool_blocks}};
+        fb_op_run(T <= 4 ? FB_OP_ATTENTION_DECODE : FB_OP_ATTENTION_FWD, &a);
+    }
+    return FB_OK;
+}
+
 fb_status fb_engine_step(fb_engine *e, int n, const int *seq, const int32_t *ids, const unsigned char *want) {
     fb_model *m = e->m;
     const fb_block_config *c = &m->cfg.block;
     if (n <= 0 || n > e->max_rows) return fb_fail(FB_ERR_SHAPE, "engine: %d rows (1..%d allowed)", n, e->max_rows);
-    const int64_t C = c->d_model, H = c->n_heads, Hkv = c->n_kv_heads, D = C / H, QKV = (H + 2 * Hkv) * D;
-    const int64_t F = c->d_ff, V = m->cfg.vocab_size, L = m->cfg.n_layers;
-    /* positions and validation */
-    int pos_buf[512], *pos = n <= 512 ? pos_buf : malloc(sizeof(int) * (size_t)n);
-    if (!pos) return fb_fail(FB_ERR_OOM, "engine: out of memory");
-    fb_status st = FB_OK;
-    for (int r = 0; r < n && st == FB_OK; r++) {
-        if (seq[r] < 0 || seq[r] >= e->kv.n_seqs) st = fb_fail(FB_ERR_INVALID_ARG, "engine: sequence %d out of range", seq[r]);
-        else if (ids[r] < 0 || ids[r] >= V) st = fb_fail(FB_ERR_INVALID_ARG, "engine: token id %d outside the vocabulary [0, %lld)", ids[r], (long long)V);
-        else {
-            const int cont = r > 0 && seq[r - 1] == seq[r];
-            for (int q = 0; !cont && q < r && st == FB_OK; q++)
-                if (seq[q] == seq[r]) st = fb_fail(FB_ERR_INVALID_ARG, "engine: rows of sequence %d are not consecutive", seq[r]);
-            pos[r] = cont ? pos[r - 1] + 1 : e->kv.len[seq[r]];
-            if (st == FB_OK && pos[r] >= e->kv.max_T)
-                st = fb_fail(FB_ERR_SHAPE, "context full: sequence %d would need position %d but the context holds %d tokens", seq[r], pos[r], e->kv.max_T);
+    const int64_t C = c->d_model, V = m->cfg.vocab_size, L = m->cfg.n_layers;
+    fb_kv_cache *kv = &e->kv;
+    int *pos = e->pos, n_spans = 0;
+    /* positions, spans and validation */
+    for (int r = 0; r < n; r++) {
+        if (seq[r] < 0 || seq[r] >= kv->n_seqs) return fb_fail(FB_ERR_INVALID_ARG, "engine: sequence %d out of range", seq[r]);
+        if (ids[r] < 0 || ids[r] >= V)
+            return fb_fail(FB_ERR_INVALID_ARG, "engine: token id %d outside the vocabulary [0, %lld)", ids[r], (long long)V);
+        const int cont = r > 0 && seq[r - 1] == seq[r];
+        if (!cont) {
+            for (int k = 0; k < n_spans; k++)
+                if (e->spans[k].seq == seq[r])
+                    return fb_fail(FB_ERR_INVALID_ARG, "engine: rows of sequence %d are not consecutive", seq[r]);
+            e->spans[n_spans++] = (fb_row_span){r, 0, seq[r], fb_kv_len(kv, seq[r])};
         }
+        pos[r] = cont ? pos[r - 1] + 1 : fb_kv_len(kv, seq[r]);
+        e->spans[n_spans - 1].n++;
+        if (pos[r] >= kv->max_T)
+            return fb_fail(FB_ERR_SHAPE, "context full: sequence %d would need position %d but the context holds %d tokens",
+                           seq[r], pos[r], kv->max_T);
     }
-    if (st != FB_OK) { if (pos != pos_buf) free(pos); return st; }
+    /* KV blocks for the new positions, before any work: running out is a status */
+    for (int k = 0; k < n_spans; k++) FB_TRY(fb_kv_reserve(kv, e->spans[k].seq, e->spans[k].pos0 + e->spans[k].n));
 
     /* embedding */
     const float *wte = m->params + m->off_wte, *wpe = c->positions == FB_POS_LEARNED ? m->params + m->off_wpe : NULL;
@@ -147,51 +161,15 @@ fb_status fb_engine_step(fb_engine *e, int n, const int *seq, const int32_t *ids
         memcpy(xr, wte + (size_t)ids[r] * C, sizeof(float) * (size_t)C);
         if (wpe) for (int64_t k = 0; k < C; k++) xr[k] += wpe[(size_t)pos[r] * C + k];
     }
-    float *stat = e->tmp;   /* norm statistics use tmp before the projections do */
+    /* the blocks: the same step sequence as training, attention over the cache */
+    const fb_attention_source src = {cache_attend, kv};
+    q8_weights *q = e->q8;
     for (int64_t l = 0; l < L; l++) {
-        const float *p = fb_model_block_params(m, (int)l);
-        const fb_block_layout *BL = &m->blk;
-#define P(name) (BL->numel[name] ? p + BL->offset[name] : NULL)
-        norm(c, e->ln, e->x, P(FB_P_ATTN_NORM_W), P(FB_P_ATTN_NORM_B), n, stat);
-        linear(e, (int)l * W_PER_LAYER + W_QKV, e->qkv, e->ln, P(FB_P_ATTN_QKV_W), P(FB_P_ATTN_QKV_B), n, C, QKV);
-        /* per sequence group: RoPE, append K/V to the cache, attention */
-        for (int r0 = 0; r0 < n;) {
-            int r1 = r0 + 1;
-            while (r1 < n && seq[r1] == seq[r0]) r1++;
-            const int s = seq[r0], T = r1 - r0, p0 = pos[r0];
-            float *q = e->qkv + (size_t)r0 * QKV;
-            if (c->positions == FB_POS_ROPE) {
-                fb_rope_forward(q, q, 1, T, H, D, QKV, p0, c->rope_theta);
-                fb_rope_forward(q + H * D, q + H * D, 1, T, Hkv, D, QKV, p0, c->rope_theta);
-            }
-            float *K = fb_kv_keys(&e->kv, s, (int)l), *Vc = fb_kv_values(&e->kv, s, (int)l);
-            for (int t = 0; t < T; t++) {
-                memcpy(K + (size_t)(p0 + t) * Hkv * D, q + (size_t)t * QKV + H * D, sizeof(float) * (size_t)(Hkv * D));
-                memcpy(Vc + (size_t)(p0 + t) * Hkv * D, q + (size_t)t * QKV + (H + Hkv) * D, sizeof(float) * (size_t)(Hkv * D));
-            }
-            fb_op_args a = {.in = {q, K, Vc}, .out = {e->att + (size_t)r0 * C, e->lse},
-                            .d = {1, T, p0 + T, H, Hkv, D, 1, QKV, Hkv * D, C}};
-            fb_op_run(T <= 4 ? FB_OP_ATTENTION_DECODE : FB_OP_ATTENTION_FWD, &a);
-            r0 = r1;
-        }
-        linear(e, (int)l * W_PER_LAYER + W_OUT, e->tmp, e->att, P(FB_P_ATTN_OUT_W), P(FB_P_ATTN_OUT_B), n, C, C);
-        fb_residual_forward(e->x, e->x, e->tmp, (int64_t)n * C);
-        norm(c, e->ln, e->x, P(FB_P_FFN_NORM_W), P(FB_P_FFN_NORM_B), n, stat);
-        if (c->mlp == FB_MLP_SWIGLU) {
-            linear(e, (int)l * W_PER_LAYER + W_UP, e->h, e->ln, p + BL->offset[FB_P_FFN_GATE_W], P(FB_P_FFN_GATE_B), n, C, 2 * F);
-            fb_swiglu_forward(e->act, e->h, n, F);
-        } else {
-            linear(e, (int)l * W_PER_LAYER + W_UP, e->h, e->ln, P(FB_P_FFN_UP_W), P(FB_P_FFN_UP_B), n, C, F);
-            if (c->mlp == FB_MLP_GELU_TANH) fb_gelu_tanh_forward(e->act, e->h, (int64_t)n * F);
-            else fb_gelu_forward(e->act, e->h, (int64_t)n * F);
-        }
-        linear(e, (int)l * W_PER_LAYER + W_DOWN, e->tmp, e->act, P(FB_P_FFN_DOWN_W), P(FB_P_FFN_DOWN_B), n, F, C);
-        fb_residual_forward(e->x, e->x, e->tmp, (int64_t)n * C);
-#undef P
+        fb_block_weights w = {.params = fb_model_block_params(m, (int)l), .layout = &m->blk};
+        for (int k = 0; q && k < FB_BM_COUNT; k++) w.q8[k] = q->w[(size_t)l * FB_BM_COUNT + (size_t)k];
+        FB_TRY(fb_block_forward_rows(c, &w, &e->acts, e->x, e->x, n, e->spans, n_spans, (int)l, &src));
     }
-    /* cached lengths advance */
-    for (int r = 0; r < n; r++)
-        if (pos[r] + 1 > e->kv.len[seq[r]]) e->kv.len[seq[r]] = pos[r] + 1;
+    for (int k = 0; k < n_spans; k++) fb_kv_set_len(kv, e->spans[k].seq, e->spans[k].pos0 + e->spans[k].n);
     /* final norm + LM head on the rows that want logits (gathered) */
     int k = 0;
     for (int r = 0; r < n; r++)
@@ -201,10 +179,12 @@ fb_status fb_engine_step(fb_engine *e, int n, const int *seq, const int32_t *ids
         }
     if (k) {
         const float *nb = m->off_normf_b ? m->params + m->off_normf_b : NULL;
-        norm(c, e->ln, e->x, m->params + m->off_normf_w, nb, k, stat);
-        linear(e, (int)L * W_PER_LAYER, e->logits, e->ln, m->params + m->off_lm, NULL, k, C, V);
+        float *ln = e->acts.ln1, *stat = e->acts.ln1_stat[0];   /* free after the last block */
+        norm(c, ln, e->x, m->params + m->off_normf_w, nb, k, stat);
+        const void *lm_q8 = q ? q->w[(size_t)L * FB_BM_COUNT] : NULL;
+        if (lm_q8) fb_matmul_q8_0_forward(e->logits, lm_q8, ln, NULL, k, C, V);
+        else fb_matmul_forward(e->logits, ln, m->params + m->off_lm, NULL, k, C, V);
     }
-    if (pos != pos_buf) free(pos);
     return FB_OK;
 }
 

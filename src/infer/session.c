@@ -5,10 +5,14 @@
  * a table of sequence slots; sequence handle k is engine cache slot k. Each
  * slot keeps its tokens, the logits of its last position, its own sampler
  * (random stream), its streamed text and its stop rules. fb_session_step:
- *   1. prefill every slot's queued input (chunks of max_batch tokens);
- *   2. sample one token for every slot whose logits are ready and apply its
+ *   1. prefill queued input: chunks of at most max_batch tokens in all this
+ *      step (a long prompt takes several steps and never stalls the others);
+ *      with the prefix cache, cached blocks of the prompt are attached first;
+ *   2. make sure every sequence about to decode has a KV block for its next
+ *      position (else FB_ERR_KV_FULL, before anything is sampled);
+ *   3. sample one token for every slot whose logits are ready and apply its
  *      stop rules (EOS/BOS, stop strings, limits, a full context);
- *   3. one engine call that decodes every sampled token together.
+ *   4. one engine call that decodes every sampled token together.
  * Sampling reads only the slot's own logits and random state, and each row
  * of the engine call is computed independently of the others, so a
  * sequence's output does not depend on its batch mates.
@@ -32,6 +36,7 @@ typedef struct seq_slot {
     int32_t *tokens;
     int n, cap;
     int queued;                  /* tokens[queued..n) wait for prefill */
+    int base;                    /* tokens[base] sits at KV position 0 (> 0 after a slide) */
     int n_generated;
     int inputs;                  /* fb_seq_add_* calls so far (BOS goes on the first text) */
     int has_logits;
@@ -50,6 +55,8 @@ struct fb_session {
     float *scratch;              /* [V]: the sampler works on a copy of the logits */
     int *row_seq;
     int32_t *row_tok;
+    unsigned char *want;
+    int prefix_cache;
     fb_session_stats stats;
 };
 
@@ -59,7 +66,8 @@ fb_session_stats fb_session_get_stats(const fb_session *s) {
 }
 
 fb_session_options fb_session_options_default(void) {
-    fb_session_options o = {.max_seqs = 1, .ctx = 0, .max_batch = 512, .q8 = 0};
+    fb_session_options o = {.max_seqs = 1, .ctx = 0, .max_batch = 512, .q8 = 0, .kv_block_size = 16, .kv_blocks = 0,
+                            .kv_mem_mib = 0, .prefix_cache = 0};
     return o;
 }
 
@@ -78,6 +86,9 @@ fb_status fb_session_create(fb_session **out, fb_llm *llm, const fb_session_opti
     if (o.max_seqs <= 0 || o.max_seqs > 65536) return fb_fail(FB_ERR_INVALID_ARG, "session: max_seqs %d outside [1, 65536]", o.max_seqs);
     if (o.max_batch <= 0 || o.max_batch > 1024) return fb_fail(FB_ERR_INVALID_ARG, "session: max_batch %d outside [1, 1024]", o.max_batch);
     if (o.ctx < 0) return fb_fail(FB_ERR_INVALID_ARG, "session: ctx %d must be >= 0", o.ctx);
+    if (o.kv_block_size < 0 || o.kv_block_size > 4096)
+        return fb_fail(FB_ERR_INVALID_ARG, "session: kv_block_size %d outside [1, 4096] (0: 16)", o.kv_block_size);
+    if (o.kv_blocks < 0 || o.kv_mem_mib < 0) return fb_fail(FB_ERR_INVALID_ARG, "session: kv_blocks and kv_mem_mib must be >= 0");
     if (o.ctx == 0) o.ctx = mc->max_seq;
     if (mc->block.positions == FB_POS_LEARNED && o.ctx > mc->max_seq)
         return fb_fail(FB_ERR_SHAPE, "session: ctx %d exceeds the model's %d learned positions", o.ctx, mc->max_seq);
@@ -90,12 +101,24 @@ fb_status fb_session_create(fb_session **out, fb_llm *llm, const fb_session_opti
     s->V = mc->vocab_size;
     s->slots = calloc((size_t)o.max_seqs, sizeof *s->slots);
     s->scratch = malloc(sizeof(float) * (size_t)s->V);
-    s->row_seq = malloc(sizeof(int) * (size_t)o.max_seqs);
-    s->row_tok = malloc(sizeof(int32_t) * (size_t)o.max_seqs);
-    fb_status st = s->slots && s->scratch && s->row_seq && s->row_tok ? FB_OK : fb_fail(FB_ERR_OOM, "session: out of memory");
     /* a decode step carries one row per sequence; a prefill chunk max_batch */
     const int rows = o.max_batch > o.max_seqs ? o.max_batch : o.max_seqs;
-    if (st == FB_OK) st = fb_engine_init(&s->eng, llm->m, o.max_seqs, o.ctx, rows, o.q8);
+    s->row_seq = malloc(sizeof(int) * (size_t)rows);
+    s->row_tok = malloc(sizeof(int32_t) * (size_t)rows);
+    s->want = malloc((size_t)rows);
+    s->prefix_cache = o.prefix_cache != 0;
+    fb_status st = s->slots && s->scratch && s->row_seq && s->row_tok && s->want ? FB_OK : fb_fail(FB_ERR_OOM, "session: out of memory");
+    fb_engine_options eo = {.n_seqs = o.max_seqs, .max_T = o.ctx, .max_rows = rows, .q8 = o.q8,
+                            .kv_block_size = o.kv_block_size, .kv_blocks = o.kv_blocks, .prefix_cache = s->prefix_cache};
+    if (o.kv_blocks == 0 && o.kv_mem_mib > 0) {   /* a budget in MiB: as many blocks as fit */
+        const fb_block_config *bc = &mc->block;
+        const fb_kv_cache_config kc = {.n_layers = mc->n_layers, .n_kv_heads = bc->n_kv_heads,
+                                       .head_dim = bc->d_model / bc->n_heads, .block_size = o.kv_block_size};
+        const size_t nb = (size_t)o.kv_mem_mib * 1048576u / fb_kv_block_bytes(&kc);
+        if (nb == 0) st = fb_fail(FB_ERR_INVALID_ARG, "session: a KV budget of %d MiB holds no block of %zu bytes", o.kv_mem_mib, fb_kv_block_bytes(&kc));
+        eo.kv_blocks = nb > INT32_MAX / 4 ? INT32_MAX / 4 : (int)nb;
+    }
+    if (st == FB_OK) st = fb_engine_init(&s->eng, llm->m, &eo);
     if (st != FB_OK) { fb_session_free(s); return st; }
     *out = s;
     return FB_OK;
@@ -119,6 +142,7 @@ void fb_session_free(fb_session *s) {
     free(s->scratch);
     free(s->row_seq);
     free(s->row_tok);
+    free(s->want);
     free(s);
 }
 
@@ -251,7 +275,7 @@ static fb_status queue_tokens(fb_session *s, seq_slot *q, const int32_t *ids, in
 }
 
 static fb_status check_room(const fb_session *s, const seq_slot *q, int seq, long add) {
-    const long cached = s->eng.kv.len[seq], queued = q->n - q->queued;
+    const long cached = fb_kv_len(&s->eng.kv, seq), queued = q->n - q->queued;
     if (cached + queued + add >= s->ctx)
         return fb_fail(FB_ERR_SHAPE, "the input has %ld tokens but the context holds %d (use a larger context or truncate)",
                        cached + queued + add, s->ctx);
@@ -360,6 +384,7 @@ fb_status fb_seq_fork(fb_session *s, int seq, const fb_gen_params *params, int *
     if (st == FB_OK && !append_text(q, src->text ? src->text : "", src->text_len)) st = fb_fail(FB_ERR_OOM, "fork: out of memory");
     if (st != FB_OK) { fb_seq_free(s, c); return st; }
     q->queued = src->queued;
+    q->base = src->base;
     q->n_generated = src->n_generated;
     q->inputs = src->inputs;
     q->gen_start = src->gen_start;
@@ -367,13 +392,8 @@ fb_status fb_seq_fork(fb_session *s, int seq, const fb_gen_params *params, int *
     q->finished = src->finished;
     q->has_logits = src->has_logits;
     memcpy(q->logits, src->logits, sizeof(float) * (size_t)s->V);
-    fb_kv_cache *kv = &s->eng.kv;
-    const size_t rows = (size_t)kv->len[seq] * (size_t)kv->row;
-    for (int l = 0; l < kv->n_layers; l++) {
-        memcpy(fb_kv_keys(kv, c, l), fb_kv_keys(kv, seq, l), rows * sizeof(float));
-        memcpy(fb_kv_values(kv, c, l), fb_kv_values(kv, seq, l), rows * sizeof(float));
-    }
-    kv->len[c] = kv->len[seq];
+    st = fb_kv_fork(&s->eng.kv, seq, c);   /* shares the blocks; the first write copies the last one */
+    if (st != FB_OK) { fb_seq_free(s, c); return st; }
     *child = c;
     return FB_OK;
 }
@@ -397,6 +417,53 @@ static int reached_length(const seq_slot *q) {
     return (q->p.max_positions > 0 && q->n > q->p.max_positions) || (q->p.max_tokens > 0 && q->n_generated >= q->p.max_tokens);
 }
 
+void fb_seq_preempt(fb_session *s, int seq) {
+    seq_slot *q = slot_of(s, seq);
+    if (!q) return;
+    fb_kv_reset(&s->eng.kv, seq);
+    q->queued = q->base;   /* recomputed from its window's start by the next steps */
+    q->has_logits = 0;
+}
+
+fb_session_kv fb_session_kv_stats(const fb_session *s) {
+    fb_session_kv z = {0};
+    if (!s) return z;
+    const fb_kv_stats k = fb_kv_get_stats(&s->eng.kv);
+    return (fb_session_kv){.block_size = s->eng.kv.block_size, .blocks_total = k.blocks_total, .blocks_used = k.blocks_used,
+                           .blocks_free = k.blocks_free, .blocks_cached = k.blocks_cached,
+                           .block_bytes = fb_kv_cache_bytes(&s->eng.kv) / (size_t)k.blocks_total,
+                           .prefix_queries = k.prefix_queries, .prefix_hit_blocks = k.prefix_hit_blocks,
+                           .evictions = k.evictions};
+}
+
+/* Step 1 for one sequence: attach cached prefix blocks, then run chunks of
+ * its queued input while the step's token budget lasts. */
+static fb_status prefill(fb_session *s, int k, seq_slot *q, int *budget) {
+    fb_engine *e = &s->eng;
+    if (s->prefix_cache && fb_kv_len(&e->kv, k) == 0 && q->queued == q->base) {
+        const int hit = fb_kv_prefix_attach(&e->kv, k, q->tokens + q->base, q->n - q->base);
+        q->queued += hit;
+        s->stats.prefix_hit_tokens += hit;
+    }
+    while (q->queued < q->n && *budget > 0) {
+        const int left = q->n - q->queued, n = left < *budget ? left : *budget;
+        for (int i = 0; i < n; i++) { s->row_seq[i] = k; s->want[i] = 0; }
+        s->want[n - 1] = n == left;   /* logits only after the last input token */
+        FB_TRY(fb_engine_step(e, n, s->row_seq, q->tokens + q->queued, s->want));
+        q->queued += n;
+        *budget -= n;
+        s->stats.prefill_tokens += n;
+        fb_kv_prefix_publish(&e->kv, k, q->tokens + q->base, q->queued - q->base);
+        if (n == left) {
+            memcpy(q->logits, e->logits, sizeof(float) * (size_t)s->V);
+            q->has_logits = 1;
+        }
+    }
+    return FB_OK;
+}
+
+static int ready(const seq_slot *q) { return q->alive && !q->finished && q->has_logits && q->queued == q->n; }
+
 fb_status fb_session_step(fb_session *s, fb_seq_event *events, int cap, int *n_events) {
     if (!s || !events || !n_events) return fb_fail(FB_ERR_INVALID_ARG, "fb_session_step: NULL argument");
     if (cap < s->max_seqs) return fb_fail(FB_ERR_INVALID_ARG, "fb_session_step: %d event slots, the session has %d sequences", cap, s->max_seqs);
@@ -404,24 +471,28 @@ fb_status fb_session_step(fb_session *s, fb_seq_event *events, int cap, int *n_e
     fb_engine *e = &s->eng;
     const fb_tokenizer *tok = s->llm->tok;
     const int V = s->V, bos = fb_tokenizer_bos_id(tok), eos = fb_tokenizer_eos_id(tok);
-    /* 1. prefill queued input */
+    /* 1. prefill queued input, max_batch tokens in all */
     const double t0 = fb_now_sec();
-    for (int k = 0; k < s->max_seqs; k++) {
+    int budget = s->max_batch;
+    fb_status st = FB_OK;
+    for (int k = 0; k < s->max_seqs && st == FB_OK && budget > 0; k++) {
         seq_slot *q = &s->slots[k];
-        if (!q->alive || q->finished || q->queued == q->n) continue;
-        FB_TRY(fb_engine_prefill(e, k, q->tokens + q->queued, q->n - q->queued, s->max_batch));
-        s->stats.prefill_tokens += q->n - q->queued;
-        memcpy(q->logits, e->logits, sizeof(float) * (size_t)V);
-        q->has_logits = 1;
-        q->queued = q->n;
+        if (q->alive && !q->finished && q->queued < q->n) {
+            q->has_logits = 0;
+            st = prefill(s, k, q, &budget);
+        }
     }
     const double t1 = fb_now_sec();
     s->stats.prefill_seconds += t1 - t0;
-    /* 2. sample and apply the stop rules */
+    if (st != FB_OK) return st;
+    /* 2. a block for every next position, before anything is sampled */
+    for (int k = 0; k < s->max_seqs; k++)
+        if (ready(&s->slots[k]) && fb_kv_len(&e->kv, k) < s->ctx) FB_TRY(fb_kv_reserve(&e->kv, k, fb_kv_len(&e->kv, k) + 1));
+    /* 3. sample and apply the stop rules */
     int rows = 0;
     for (int k = 0; k < s->max_seqs; k++) {
         seq_slot *q = &s->slots[k];
-        if (!q->alive || q->finished || !q->has_logits) continue;
+        if (!ready(q)) continue;
         fb_seq_event *ev = &events[(*n_events)++];
         const size_t text0 = q->text_len;
         *ev = (fb_seq_event){.seq = k, .token = -1, .logprob = NAN, .text = "", .text_len = 0, .finish = FB_FINISH_NONE};
@@ -439,12 +510,13 @@ fb_status fb_session_step(fb_session *s, fb_seq_event *events, int cap, int *n_e
                 q->n_generated++;
                 if (stop_string_hit(q, text0)) ev->finish = FB_FINISH_STOP;
                 else if (reached_length(q)) ev->finish = FB_FINISH_LENGTH;
-                else if (e->kv.len[k] >= s->ctx) {
+                else if (fb_kv_len(&e->kv, k) >= s->ctx) {
                     if (!q->p.slide) ev->finish = FB_FINISH_CONTEXT;
                     else {   /* keep the last half of the window, re-read at positions 0.. */
                         const int keep = s->ctx / 2;
                         fb_kv_reset(&e->kv, k);
-                        FB_TRY(fb_engine_prefill(e, k, q->tokens + q->n - keep, keep - 1, s->max_batch));
+                        q->base = q->n - keep;
+                        FB_TRY(fb_engine_prefill(e, k, q->tokens + q->base, keep - 1, s->max_batch));
                     }
                 }
             }
@@ -460,12 +532,14 @@ fb_status fb_session_step(fb_session *s, fb_seq_event *events, int cap, int *n_e
         ev->text_len = q->text_len - text0;
         ev->text = q->text ? q->text + text0 : "";
     }
-    /* 3. one engine call decodes every sampled token */
+    /* 4. one engine call decodes every sampled token */
     if (rows) {
         FB_TRY(fb_engine_step(e, rows, s->row_seq, s->row_tok, NULL));
         for (int r = 0; r < rows; r++) {
-            seq_slot *q = &s->slots[s->row_seq[r]];
+            const int k = s->row_seq[r];
+            seq_slot *q = &s->slots[k];
             memcpy(q->logits, e->logits + (size_t)r * V, sizeof(float) * (size_t)V);
+            fb_kv_prefix_publish(&e->kv, k, q->tokens + q->base, q->n - q->base);
         }
         s->stats.decode_tokens += rows;
     }

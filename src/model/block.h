@@ -33,10 +33,47 @@ typedef struct fb_block_acts {
 size_t fb_block_acts_floats(const fb_block_config *c, int B, int T);
 void   fb_block_acts_carve(const fb_block_config *c, int B, int T, float *base, fb_block_acts *acts);
 
-/* y = block(x); y may alias nothing in acts. params laid out as above. */
-void fb_block_forward_with(const fb_block_config *c, const float *params, const fb_block_layout *L,
-                           fb_block_acts *acts, float *y, const float *x, int B, int T, int pos0);
-#endif
+/* ---- the block's step sequence, written once ----
+ * The training forward, inference prefill and decode all run
+ * fb_block_forward_rows. What differs between them is only where attention
+ * finds its keys and values (an fb_attention_source) and whether a matrix
+ * has a Q8_0 copy. */
+
+/* The four matrices of a block, in the order the forward uses them. */
+typedef enum fb_block_matrix { FB_BM_QKV, FB_BM_OUT, FB_BM_UP /* gate|up for SwiGLU */, FB_BM_DOWN, FB_BM_COUNT } fb_block_matrix;
+
+typedef struct fb_block_weights {
+    const float *params;            /* fp32 parameters in layout L */
+    const fb_block_layout *layout;
+    const void *q8[FB_BM_COUNT];    /* Q8_0 copy of a matrix (ops/quant_q8_0.h), or NULL: fp32 */
+} fb_block_weights;
+
+/* Rows [row0, row0+n) of the batch are tokens of sequence seq at positions
+ * pos0, pos0+1, ... (a training batch row, a prefill chunk, one decode token). */
+typedef struct fb_row_span { int row0, n, seq, pos0; } fb_row_span;
+
+/* Attention for one layer: qkv [N, (H+2·Hkv)·D] holds the rows' Q, K, V
+ * (RoPE applied); writes att [N, C] and, for training, lse [B, H, T]. */
+typedef struct fb_attention_source {
+    fb_status (*attend)(void *ctx, const fb_block_config *c, int layer, float *qkv, float *att, float *lse,
+                        const fb_row_span *spans, int n_spans);
+    void *ctx;
+} fb_attention_source;
+
+/* Attention within the rows themselves (causal, each span its own
+ * sequence): the training forward. Spans of equal length are one batched call. */
+extern const fb_attention_source fb_attention_self;
+
+/* y = block(x) for N rows. y may be x (the residual is updated in place);
+ * nothing else may alias. acts: carved for at least N rows. */
+fb_status fb_block_forward_rows(const fb_block_config *c, const fb_block_weights *w, fb_block_acts *acts, float *y,
+                                const float *x, int64_t N, const fb_row_span *spans, int n_spans, int layer,
+                                const fb_attention_source *src);
+
+/* The training forward: B sequences of T tokens at positions pos0.., fp32
+ * weights, attention within the batch. */
+fb_status fb_block_forward_with(const fb_block_config *c, const float *params, const fb_block_layout *L,
+                                fb_block_acts *acts, float *y, const float *x, int B, int T, int pos0);
 
 /* Gradient scratch of one block backward (reused across layers). */
 typedef struct fb_block_grad_scratch {
@@ -56,3 +93,4 @@ void   fb_block_grad_scratch_carve(const fb_block_config *c, int B, int T, float
 void fb_block_backward_with(const fb_block_config *c, const float *params, float *grads, const fb_block_layout *L,
                             const fb_block_acts *acts, fb_block_grad_scratch *g, const float *x, float *dres, int B,
                             int T, int pos0);
+#endif

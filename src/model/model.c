@@ -258,7 +258,7 @@ static float *block_params(fb_model *m, int l) { return m->params + m->off_block
 static float *block_grads(fb_model *m, int l) { return m->grads + m->off_blocks + (size_t)l * m->blk.total; }
 
 /* Embedding → blocks → final norm; the LM head is left to the caller. */
-static void forward_trunk(fb_model *m, int B, int T) {
+static fb_status forward_trunk(fb_model *m, int B, int T) {
     const fb_block_config *bc = &m->cfg.block;
     const size_t N = (size_t)B * (size_t)T, C = (size_t)bc->d_model;
     const int learned = bc->positions == FB_POS_LEARNED;
@@ -267,8 +267,8 @@ static void forward_trunk(fb_model *m, int B, int T) {
     fb_op_run(FB_OP_EMBEDDING_FWD, &e);
     for (int l = 0; l < m->cfg.n_layers; l++) {
         fb_block_acts *a = &m->blk_acts[m->recompute ? 0 : l];
-        fb_block_forward_with(bc, block_params(m, l), &m->blk, a, m->resid + (size_t)(l + 1) * N * C,
-                              m->resid + (size_t)l * N * C, B, T, 0);
+        FB_TRY(fb_block_forward_with(bc, block_params(m, l), &m->blk, a, m->resid + (size_t)(l + 1) * N * C,
+                                     m->resid + (size_t)l * N * C, B, T, 0));
     }
     const float *xf = m->resid + (size_t)m->cfg.n_layers * N * C;
     const float *nw = m->params + m->off_normf_w, *nb = m->off_normf_b ? m->params + m->off_normf_b : NULL;
@@ -278,6 +278,7 @@ static void forward_trunk(fb_model *m, int B, int T) {
     else
         n = (fb_op_args){.in = {xf, nw}, .out = {m->lnf, m->lnf_stat[1]}, .d = {(int64_t)N, (int64_t)C}, .f = {bc->norm_eps}};
     fb_op_run(bc->norm == FB_NORM_LAYERNORM ? FB_OP_LAYERNORM_FWD : FB_OP_RMSNORM_FWD, &n);
+    return FB_OK;
 }
 
 static fb_status run(fb_model *m, const int32_t *ids, const int32_t *targets, int B, int T, int backward,
@@ -293,7 +294,7 @@ static fb_status run(fb_model *m, const int32_t *ids, const int32_t *targets, in
     for (size_t i = 0; i < N; i++) count += targets[i] >= 0;
     if (count == 0) return fb_fail(FB_ERR_INVALID_ARG, "model forward: no target to predict");
 
-    forward_trunk(m, B, T);
+    FB_TRY(forward_trunk(m, B, T));
     if (backward) memset(m->dlnf, 0, N * C * sizeof(float));
     fb_op_args ce = {.in = {m->lnf, m->params + m->off_lm, (const float *)m->targets},
                      .out = {m->losses, m->dlnf, backward ? m->grads + m->off_lm : NULL},   /* eval: no gradients */
@@ -323,7 +324,7 @@ static fb_status run(fb_model *m, const int32_t *ids, const int32_t *targets, in
         fb_block_acts *a = &m->blk_acts[m->recompute ? 0 : l];
         const float *x = m->resid + (size_t)l * N * C;
         if (m->recompute)   /* activation checkpointing: rebuild this block's activations */
-            fb_block_forward_with(bc, block_params(m, l), &m->blk, a, m->recompute_out, x, B, T, 0);
+            FB_TRY(fb_block_forward_with(bc, block_params(m, l), &m->blk, a, m->recompute_out, x, B, T, 0));
         fb_block_backward_with(bc, block_params(m, l), block_grads(m, l), &m->blk, a, &m->gscratch, x, m->dres, B, T, 0);
     }
     const int learned = bc->positions == FB_POS_LEARNED;

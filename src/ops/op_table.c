@@ -44,6 +44,10 @@ static void sizes_swiglu(const int64_t *d, size_t *in, size_t *out) {
 static void sizes_attention(const int64_t *d, size_t *in, size_t *out) {
     in[0] = (size_t)(d[0] * d[1] * d[7]);
     in[1] = in[2] = (size_t)(d[0] * d[2] * d[8]);
+    if (d[10] > 0) {   /* paged: the pool and the block table */
+        in[1] = in[2] = (size_t)(d[12] * d[10] * d[8]);
+        in[3] = (size_t)(d[0] * d[11]);
+    }
     out[0] = (size_t)(d[0] * d[1] * d[9]);
     out[1] = (size_t)(d[0] * d[3] * d[1]);
 }

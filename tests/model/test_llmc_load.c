@@ -100,8 +100,8 @@ int main(void) {
         FB_CHECK(worst <= (bf16 ? 8e-3 : 0.0), "v%d tensors differ: %.3g", bf16 ? 5 : 3, worst);
         /* the same next-token logits */
         fb_engine e1, e2;
-        fb_engine_init(&e1, m, 1, 32, 32, 0);
-        fb_engine_init(&e2, r, 1, 32, 32, 0);
+        fb_engine_init(&e1, m, &(fb_engine_options){.n_seqs = 1, .max_T = 32, .max_rows = 32});
+        fb_engine_init(&e2, r, &(fb_engine_options){.n_seqs = 1, .max_T = 32, .max_rows = 32});
         int32_t ids[16];
         int seq[16] = {0};
         for (int i = 0; i < 16; i++) ids[i] = (i * 13) % 100;

@@ -78,7 +78,7 @@ static int run_case(const char *script, const char *work, const char *name, fb_m
 
     /* logits through the inference engine (KV cache path), all rows */
     fb_engine e;
-    FB_CHECK(fb_engine_init(&e, m, B, T, T, 0) == FB_OK, "%s: engine: %s", name, fb_last_error());
+    FB_CHECK(fb_engine_init(&e, m, &(fb_engine_options){.n_seqs = B, .max_T = T, .max_rows = T}) == FB_OK, "%s: engine: %s", name, fb_last_error());
     snprintf(path, sizeof path, "%s/c_logits.bin", dir);
     f = fopen(path, "wb");
     int *seqs = malloc(sizeof(int) * (size_t)T);
