@@ -153,6 +153,8 @@ void      fb_seq_free(fb_session *s, int seq);
  * steps recompute its cache from its tokens, then it goes on where it was
  * (the answer to FB_ERR_KV_FULL). */
 void      fb_seq_preempt(fb_session *s, int seq);
+/* Positions of the sequence held in the KV cache now (0 after a preempt). */
+int       fb_seq_kv_tokens(const fb_session *s, int seq);
 /* A copy of seq (tokens, cache, text, sampler state) as a new sequence, with
  * params (NULL: seq's own). Both then go on independently; their KV blocks
  * are shared until one writes into a shared block (only the last, partial
@@ -204,6 +206,9 @@ typedef struct fb_seq_event {
  * sequence that sampled or finished), *n_events receives their number.
  * cap must be >= max_seqs. Queued input is prefilled max_batch tokens per
  * step in all, so a long prompt takes several steps while the others go on.
+ * A sequence that holds no KV blocks yet (new, or preempted) is admitted
+ * only when its input and one more token fit the free blocks; until then
+ * it waits (no event).
  * FB_ERR_KV_FULL: the KV pool has no block for some sequence's next
  * position; nothing was sampled (no events), the prefill done so far is
  * kept. Preempt or free a sequence and call again. */

@@ -425,6 +425,11 @@ void fb_seq_preempt(fb_session *s, int seq) {
     q->has_logits = 0;
 }
 
+int fb_seq_kv_tokens(const fb_session *s, int seq) {
+    const seq_slot *q = slot_of(s, seq);
+    return q ? fb_kv_len(&s->eng.kv, seq) : 0;
+}
+
 fb_session_kv fb_session_kv_stats(const fb_session *s) {
     fb_session_kv z = {0};
     if (!s) return z;
@@ -440,6 +445,19 @@ fb_session_kv fb_session_kv_stats(const fb_session *s) {
  * its queued input while the step's token budget lasts. */
 static fb_status prefill(fb_session *s, int k, seq_slot *q, int *budget) {
     fb_engine *e = &s->eng;
+    if (fb_kv_len(&e->kv, k) == 0) {
+        /* Admission by free blocks: a sequence not yet holding the cache (new,
+         * or preempted) starts only when its whole input and one more token
+         * fit, so a preempted sequence waits instead of thrashing. */
+        const fb_kv_stats ks = fb_kv_get_stats(&e->kv);
+        const int need = (q->n - q->base + 1 + e->kv.block_size - 1) / e->kv.block_size;
+        if (need > ks.blocks_free + ks.blocks_cached) {
+            if (ks.blocks_used == 0)
+                return fb_fail(FB_ERR_KV_FULL, "sequence %d needs %d KV blocks of %d tokens, the whole pool holds %d", k, need,
+                               e->kv.block_size, ks.blocks_total);
+            return FB_OK;   /* waits for blocks */
+        }
+    }
     if (s->prefix_cache && fb_kv_len(&e->kv, k) == 0 && q->queued == q->base) {
         const int hit = fb_kv_prefix_attach(&e->kv, k, q->tokens + q->base, q->n - q->base);
         q->queued += hit;

@@ -9,3 +9,8 @@ add_test(NAME infer_quant_q8_0 COMMAND test_quant_q8_0)
 # The public inference API: batch invariance, fork, logprobs, stop rules, errors.
 fb_add_test(test_session infer/test_session.c)
 add_test(NAME infer_session COMMAND test_session)
+
+# The paged KV cache: bitwise equal to the contiguous layout (ops and engine),
+# forks, the block budget, and reference counts under churn.
+fb_add_test(test_kv_paged infer/test_kv_paged.c)
+add_test(NAME infer_kv_paged COMMAND test_kv_paged)

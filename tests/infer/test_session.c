@@ -295,6 +295,98 @@ static void test_stop_rules(fb_llm *llm) {
     fb_session_free(s);
 }
 
+/* A pool too small for everyone: on FB_ERR_KV_FULL the newest running
+ * sequence is preempted (its blocks freed, recomputed later) and the step is
+ * retried; every sequence still ends with the greedy tokens it has alone. */
+static void test_preemption(fb_llm *llm) {
+    static toks alone[NP];
+    for (int i = 0; i < NP; i++) run_together(llm, &i, 1, 0.0f, alone);
+    fb_session_options so = fb_session_options_default();
+    so.max_seqs = NP;
+    so.max_batch = 7;
+    so.kv_block_size = 4;
+    so.kv_blocks = 40;   /* 160 positions for 5 sequences of up to ~90 */
+    fb_session *s = NULL;
+    FB_CHECK(fb_session_create(&s, llm, &so) == FB_OK, "session: %s", fb_last_error());
+    if (!s) return;
+    int seq[NP], order[NP], n_order = 0;
+    for (int j = 0; j < NP; j++) {
+        fb_gen_params p = fb_gen_params_default();
+        p.temperature = 0.0f;
+        p.max_tokens = 40 + 3 * j;
+        FB_CHECK(fb_seq_new(s, &p, &seq[j]) == FB_OK, "seq_new: %s", fb_last_error());
+        FB_CHECK(fb_seq_add_text(s, seq[j], PROMPTS[j], strlen(PROMPTS[j]), 0) == FB_OK, "add_text: %s", fb_last_error());
+        order[n_order++] = seq[j];
+    }
+    fb_seq_event ev[NP];
+    int preemptions = 0, done[NP] = {0}, guard = 0;
+    while (fb_session_active(s) > 0 && guard++ < 5000) {
+        int n;
+        fb_status st = fb_session_step(s, ev, NP, &n);
+        if (st == FB_ERR_KV_FULL) {
+            FB_CHECK(n == 0, "KV_FULL step produced %d events", n);
+            int victim = -1;   /* the newest unfinished sequence that holds blocks */
+            for (int j = n_order - 1; j >= 0 && victim < 0; j--)
+                if (!done[order[j]] && fb_seq_kv_tokens(s, order[j]) > 0) victim = order[j];
+            FB_CHECK(victim >= 0, "nothing to preempt");
+            if (victim < 0) break;
+            fb_seq_preempt(s, victim);
+            preemptions++;
+            continue;
+        }
+        FB_CHECK(st == FB_OK, "step: %s", fb_last_error());
+        for (int i = 0; i < n; i++)
+            if (ev[i].finish != FB_FINISH_NONE) done[ev[i].seq] = 1;
+        /* a finished sequence gives its blocks back */
+        for (int j = 0; j < NP; j++)
+            if (done[seq[j]] == 1) {
+                toks got;
+                grab(s, seq[j], &got);
+                FB_CHECK(same(&got, &alone[j]), "prompt %d: preempted run differs from the run alone", j);
+                fb_seq_free(s, seq[j]);
+                done[seq[j]] = 2;
+            }
+    }
+    FB_CHECK(preemptions > 0, "the pool never ran out: the test does not test preemption");
+    const fb_session_kv k = fb_session_kv_stats(s);
+    FB_CHECK(k.blocks_used == 0 && k.blocks_free == k.blocks_total, "blocks left in use: %d of %d", k.blocks_used, k.blocks_total);
+    printf("preemption: %d preemptions, every sequence equals its run alone, all %d blocks free at the end\n", preemptions,
+           k.blocks_total);
+    fb_session_free(s);
+}
+
+/* The prefix cache: a second request with the same 40-byte prompt takes its
+ * full blocks from the cache and generates the same greedy text. */
+static void test_prefix_cache(fb_llm *llm) {
+    fb_session_options so = fb_session_options_default();
+    so.max_seqs = 2;
+    so.kv_block_size = 8;
+    so.prefix_cache = 1;
+    fb_session *s = NULL;
+    FB_CHECK(fb_session_create(&s, llm, &so) == FB_OK, "session: %s", fb_last_error());
+    if (!s) return;
+    const char *prompt = "Once upon a time, in a land far away, the";   /* 41 bytes */
+    toks first, second;
+    for (int round = 0; round < 2; round++) {
+        fb_gen_params p = fb_gen_params_default();
+        p.temperature = 0.0f;
+        p.max_tokens = 20;
+        int q;
+        FB_CHECK(fb_seq_new(s, &p, &q) == FB_OK, "seq_new: %s", fb_last_error());
+        FB_CHECK(fb_seq_add_text(s, q, prompt, strlen(prompt), 0) == FB_OK, "add_text: %s", fb_last_error());
+        finish(s, q);
+        grab(s, q, round ? &second : &first);
+        fb_seq_free(s, q);
+    }
+    const fb_session_stats st = fb_session_get_stats(s);
+    const fb_session_kv k = fb_session_kv_stats(s);
+    FB_CHECK(st.prefix_hit_tokens == 40, "prefix cache: %ld prompt tokens reused, want 40 (5 full blocks of 8)", st.prefix_hit_tokens);
+    FB_CHECK(same(&first, &second), "prefix cache: the cached run generates other tokens");
+    FB_CHECK(k.blocks_used == 0 && k.blocks_cached > 0, "prefix cache: %d used, %d cached", k.blocks_used, k.blocks_cached);
+    printf("prefix cache: %ld prompt tokens reused, same greedy text, %d blocks kept for reuse\n", st.prefix_hit_tokens, k.blocks_cached);
+    fb_session_free(s);
+}
+
 int main(void) {
     make_model();
     fb_llm *llm = NULL;
@@ -304,6 +396,8 @@ int main(void) {
         test_batch_invariance(llm);
         test_fork_and_logprobs(llm);
         test_stop_rules(llm);
+        test_preemption(llm);
+        test_prefix_cache(llm);
     }
     fb_llm_free(llm);
     unlink(g_path);
