@@ -5,7 +5,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libopenblas-dev libjson-c-dev libpcre2-dev libutf8proc-dev
-      python3 python3-numpy python3-torch nodejs npm fortunes-min)
+      python3 python3-numpy python3-torch nodejs npm fortunes-min
+      libopenmpi-dev openmpi-bin iproute2)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 # node/npm may come from elsewhere (e.g. a newer node in /usr/local): keep it

@@ -24,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef FB_HAVE_MPI
+#include "dist/dp.h"
+#endif
 
 static volatile sig_atomic_t g_interrupted = 0;
 static void on_sigint(int sig) { (void)sig; g_interrupted = 1; }
@@ -49,6 +52,8 @@ static void usage(FILE *f) {
             "          --threads N  --eval-every N (100)  --eval-windows N (32)  --save-every N (500)\n"
             "          --log-every N (10)  --time-limit SECONDS  --stop-after N (steps this run)\n"
             "          --resume  --quiet\n"
+            "parallel: mpirun -np N flashblock train ... [--dp N] [--zero 1]: data parallel over N ranks\n"
+            "          (--dp defaults to all ranks; --zero 1 shards the AdamW state; --tp/--pp: not yet)\n"
             "Writes DIR/model.safetensors, DIR/loss.csv, DIR/loss.svg. Ctrl-C saves and exits.\n");
 }
 
@@ -115,7 +120,7 @@ static void fmt_time(double s, char *buf, size_t n) {
 #define STR_FLAG(name, var) \
     else if (!strcmp(a, name)) { if (!(var = fb_arg_value(cmd, argc, argv, &i))) return 2; }
 
-int fb_cmd_train(int argc, char **argv) {
+static int train(int argc, char **argv, int rank, int world) {
     const char *cmd = "train";
     const char *data = NULL, *out = NULL, *preset = "gpt2", *tok_spec = "byte";
     long layers = 4, dim = 256, heads = 4, kv_heads = 0, ff = 0, ctx = 128, batch = 32, accum = 1, steps = 2000;
@@ -123,6 +128,7 @@ int fb_cmd_train(int argc, char **argv) {
     long stop_after = 0;
     double lr = 2e-3, min_lr = -1, wd = 0.1, clip = 1.0, val_fraction = 0.1, time_limit = 0;
     int recompute = 0, resume = 0, quiet = 0, untied = 0, decay_all = 0;
+    long dp_ranks = 0, zero = 0, tp = 1, pp = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
@@ -141,9 +147,29 @@ int fb_cmd_train(int argc, char **argv) {
         DOUBLE_FLAG("--lr", lr, 0, 10) DOUBLE_FLAG("--min-lr", min_lr, 0, 10) DOUBLE_FLAG("--wd", wd, 0, 10)
         DOUBLE_FLAG("--clip", clip, 0, 1e9) DOUBLE_FLAG("--val-fraction", val_fraction, 0.0001, 0.9)
         DOUBLE_FLAG("--time-limit", time_limit, 0, 1e9) LONG_FLAG("--stop-after", stop_after, 1, 1L << 40)
+        LONG_FLAG("--dp", dp_ranks, 1, 1 << 20) LONG_FLAG("--zero", zero, 0, 1) LONG_FLAG("--tp", tp, 1, 1 << 20)
+        LONG_FLAG("--pp", pp, 1, 1 << 20)
         else return fb_cli_usage_error(cmd, "unknown option '%s'", a);
     }
     if (!out) return fb_cli_usage_error(cmd, "--out DIR is required");
+    if (tp > 1 || pp > 1)
+        return fb_cli_usage_error(cmd, "--tp/--pp: tensor and pipeline parallelism are not implemented yet (data parallel: --dp)");
+#ifdef FB_HAVE_MPI
+    fb_dp *dp = NULL;
+    if (dp_ranks && dp_ranks != world) {
+        if (rank == 0) fb_cli_usage_error(cmd, "--dp %ld but the job has %d ranks (mpirun -np %ld)", dp_ranks, world, dp_ranks);
+        return 2;
+    }
+    if (rank != 0) quiet = 1;   /* every rank but 0 reports errors only */
+    if (world > 1 && !threads) {   /* one share of the cores per rank on this host */
+        const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+        const long per = sysconf(_SC_NPROCESSORS_ONLN) / (local ? atol(local) : world);
+        threads = per > 0 ? per : 1;
+    }
+#else
+    if (dp_ranks > 1 || zero)
+        return fb_cli_usage_error(cmd, "--dp/--zero: this build has no MPI (install libopenmpi-dev and rebuild)");
+#endif
     if (strcmp(preset, "gpt2") && strcmp(preset, "llama")) return fb_cli_usage_error(cmd, "--preset: expected gpt2 or llama, got '%s'", preset);
     if (batch % accum) return fb_cli_usage_error(cmd, "--batch %ld must be a multiple of --accum %ld", batch, accum);
     if (!(lr > 0)) return fb_cli_usage_error(cmd, "--lr must be > 0");
@@ -163,7 +189,9 @@ int fb_cmd_train(int argc, char **argv) {
     size_t n_tokens = 0;
     fb_trainer_config tc = {.batch = (int)batch, .accum = (int)accum, .T = (int)ctx, .recompute = recompute,
                             .steps = steps, .warmup = warmup, .lr = (float)lr, .min_lr = (float)min_lr,
-                            .clip = (float)clip, .eval_windows = (int)eval_windows, .rank = 0, .world = 1};
+                            .clip = (float)clip, .eval_windows = (int)eval_windows, .rank = rank, .world = world};
+    if (batch % ((long)world * accum))
+        return fb_cli_usage_error(cmd, "--batch %ld must be a multiple of ranks x --accum = %d x %ld", batch, world, accum);
     if (resume) {
         fb_model_config saved;
         if (fb_checkpoint_peek(ckpt, &saved, NULL) != FB_OK) return fb_cli_error("--resume: %s", fb_last_error());
@@ -209,8 +237,14 @@ int fb_cmd_train(int argc, char **argv) {
         }
     }
     if (fb_trainer_set_data(tr, &split) != FB_OK) { fb_cli_error("%s: %s", data, fb_last_error()); goto done; }
+#ifdef FB_HAVE_MPI
+    if (world > 1 && fb_dp_create(&dp, MPI_COMM_WORLD, tr, (int)zero) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
+#endif
     /* FLASHBLOCK_FAULT_NAN_STEP=k poisons a gradient at step k (tests the NaN stop). */
     long fault_step = getenv("FLASHBLOCK_FAULT_NAN_STEP") ? atol(getenv("FLASHBLOCK_FAULT_NAN_STEP")) : 0;
+    /* FLASHBLOCK_FAULT_KILL=rank:step kills that rank after that step (tests that the job stops, no hang). */
+    long kill_rank = -1, kill_step = 0;
+    if (getenv("FLASHBLOCK_FAULT_KILL") && sscanf(getenv("FLASHBLOCK_FAULT_KILL"), "%ld:%ld", &kill_rank, &kill_step) != 2) kill_step = 0;
     if (fault_step) {
         fb_trainer_hooks hk = {.after_backward = poison_gradient, .user = &fault_step};
         fb_trainer_set_hooks(tr, &hk);
@@ -221,7 +255,7 @@ int fb_cmd_train(int argc, char **argv) {
     /* loss.csv: keep the rows up to the resumed step, append from there. */
     curve cv = {0};
     {
-        FILE *old = resume ? fopen(csv, "r") : NULL;
+        FILE *old = resume && rank == 0 ? fopen(csv, "r") : NULL;
         char line[512];
         char *kept = NULL;
         size_t klen = 0;
@@ -242,8 +276,9 @@ int fb_cmd_train(int argc, char **argv) {
         }
         /* replaced atomically: a crash here keeps the old curve */
         fb_atomic_file af;
-        fb_status ws = fb_atomic_open(&af, csv);
-        if (ws == FB_OK) {
+        fb_status ws = rank == 0 ? fb_atomic_open(&af, csv) : FB_ERR_IO;
+        if (rank != 0) ws = FB_OK;
+        else if (ws == FB_OK) {
             static const char header[] = "step,train_loss,val_loss,lr,tokens_per_s,elapsed_s\n";
             ws = fb_atomic_write(&af, header, sizeof header - 1);
             if (ws == FB_OK && kept) ws = fb_atomic_write(&af, kept, klen);
@@ -252,7 +287,7 @@ int fb_cmd_train(int argc, char **argv) {
         free(kept);
         if (ws != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
     }
-    FILE *csvf = fopen(csv, "a");
+    FILE *csvf = rank == 0 ? fopen(csv, "a") : NULL;
     struct sigaction sa = {0};
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
@@ -265,21 +300,37 @@ int fb_cmd_train(int argc, char **argv) {
                m->cfg.block.n_heads, m->cfg.block.n_kv_heads, m->cfg.block.d_ff, T, m->cfg.vocab_size,
                (double)fb_model_num_params(m) / 1e6, data, n_tokens, split.n_train, split.n_val, stp->tokenizer, batch,
                batch / accum, accum, fb_get_threads(), recompute ? ", activation recompute" : "");
+#ifdef FB_HAVE_MPI
+    if (!quiet && dp)
+        printf("parallel: %d data-parallel ranks x %d threads%s; AdamW state %zu bytes (%.1f MiB) per rank\n", world,
+               fb_get_threads(), zero ? ", ZeRO-1 (moments sharded)" : "", fb_dp_optimizer_bytes(dp),
+               (double)fb_dp_optimizer_bytes(dp) / 1048576.0);
+#endif
     const double t0 = fb_now_sec();
     const long start_step = stp->step;
     rc = 0;
     while (stp->step < steps) {
         fb_step_info si;
         fb_status ss = fb_trainer_step(tr, &si);
+        if (kill_step && stp->step == kill_step && rank == kill_rank) raise(SIGKILL);   /* test: a rank dies */
         if (ss != FB_OK) {
             fb_cli_error("step %ld: %s; stopping, the last checkpoint %s is intact", stp->step + 1, fb_last_error(), ckpt);
             rc = 1;
+#ifdef FB_HAVE_MPI
+            if (dp && ss != FB_ERR_NUMERIC) MPI_Abort(MPI_COMM_WORLD, 1);   /* a failure on one rank stops all (no hang) */
+#endif
             break;
         }
+#ifdef FB_HAVE_MPI
+        if (dp) {   /* report the global batch: mean loss, tokens of every rank */
+            si.loss = fb_dp_mean(dp, si.loss);
+            si.tokens *= world;
+        }
+#endif
         const double elapsed = fb_now_sec() - t0, tok_rate = (double)si.tokens / si.seconds;
         double val = NAN;
         const int last = stp->step == steps;
-        if ((eval_every && stp->step % eval_every == 0) || last) {
+        if (rank == 0 && ((eval_every && stp->step % eval_every == 0) || last)) {
             float v;
             if (fb_trainer_evaluate(tr, &v) == FB_OK) val = v;
         }
@@ -298,22 +349,72 @@ int fb_cmd_train(int argc, char **argv) {
             fflush(stdout);
         }
         if (isfinite(val)) write_plot(out, &cv);
-        const int time_up = (time_limit > 0 && elapsed >= time_limit) || (stop_after && stp->step - start_step >= stop_after);
-        if ((save_every && stp->step % save_every == 0) || last || g_interrupted || time_up) {
-            if (fb_trainer_save(tr, ckpt) != FB_OK) { fb_cli_error("saving %s: %s", ckpt, fb_last_error()); rc = 1; break; }
+        int time_up = (time_limit > 0 && elapsed >= time_limit) || (stop_after && stp->step - start_step >= stop_after);
+        int interrupted = g_interrupted;
+#ifdef FB_HAVE_MPI
+        if (dp) {   /* every rank saves and stops at the same step */
+            const int flags = fb_dp_any(dp, (time_up ? 1 : 0) | (interrupted ? 2 : 0));
+            time_up = flags & 1;
+            interrupted = (flags & 2) != 0;
         }
-        if (g_interrupted) { fprintf(stderr, "interrupted: checkpoint saved at step %ld in %s (continue with --resume)\n", stp->step, ckpt); break; }
-        if (time_up) { fprintf(stderr, "stopping early: checkpoint saved at step %ld in %s (continue with --resume)\n", stp->step, ckpt); write_plot(out, &cv); break; }
+#endif
+        if ((save_every && stp->step % save_every == 0) || last || interrupted || time_up) {
+            fb_status sv;
+#ifdef FB_HAVE_MPI
+            if (dp) sv = fb_dp_save(dp, ckpt);
+            else
+#endif
+                sv = fb_trainer_save(tr, ckpt);
+            if (sv != FB_OK) { fb_cli_error("saving %s: %s", ckpt, fb_last_error()); rc = 1; break; }
+        }
+        if (interrupted) { if (rank == 0) fprintf(stderr, "interrupted: checkpoint saved at step %ld in %s (continue with --resume)\n", stp->step, ckpt); break; }
+        if (time_up) { if (rank == 0) fprintf(stderr, "stopping early: checkpoint saved at step %ld in %s (continue with --resume)\n", stp->step, ckpt); write_plot(out, &cv); break; }
     }
     if (csvf) fclose(csvf);
-    if (rc == 0) {
+#ifdef FB_HAVE_MPI
+    if (dp && !quiet) {
+        const fb_dp_stats ds = fb_dp_get_stats(dp);
+        if (ds.steps)
+            printf("communication: %.1f MB sent per step per rank; %.0f%% of it hidden behind backward (waited %.3f s of %.3f s in flight per step)\n",
+                   ds.bytes_sent / ds.steps / 1e6, ds.comm_seconds > 0 ? 100.0 * (1.0 - ds.wait_seconds / ds.comm_seconds) : 100.0,
+                   ds.wait_seconds / ds.steps, ds.comm_seconds / ds.steps);
+    }
+#endif
+    if (rc == 0 && rank == 0) {
         write_plot(out, &cv);
         if (!quiet) printf("saved %s (step %ld, best val loss %.4f); loss curve %s/loss.svg\n", ckpt, stp->step, (double)stp->best_val, out);
     }
     free(cv.step); free(cv.train); free(cv.val);
 done:
+#ifdef FB_HAVE_MPI
+    fb_dp_free(dp);
+#endif
     free(tokens);
     fb_tokenizer_free(tok);
     fb_trainer_free(tr);
     return rc;
+}
+
+/* Under mpirun (or with --dp/--zero) MPI brackets the whole run; a rank that
+ * fails aborts the job, since the others may be waiting in a collective. */
+int fb_cmd_train(int argc, char **argv) {
+    int rank = 0, world = 1;
+#ifdef FB_HAVE_MPI
+    int use_mpi = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE");
+    for (int i = 1; i < argc; i++) use_mpi |= !strcmp(argv[i], "--dp") || !strcmp(argv[i], "--zero");
+    if (use_mpi) {
+        int provided;
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &world);
+    }
+    const int rc = train(argc, argv, rank, world);
+    if (use_mpi) {
+        if (rc != 0 && world > 1) MPI_Abort(MPI_COMM_WORLD, rc);
+        MPI_Finalize();
+    }
+    return rc;
+#else
+    return train(argc, argv, rank, world);
+#endif
 }

@@ -326,13 +326,25 @@ static fb_status run(fb_model *m, const int32_t *ids, const int32_t *targets, in
         if (m->recompute)   /* activation checkpointing: rebuild this block's activations */
             FB_TRY(fb_block_forward_with(bc, block_params(m, l), &m->blk, a, m->recompute_out, x, B, T, 0));
         fb_block_backward_with(bc, block_params(m, l), block_grads(m, l), &m->blk, a, &m->gscratch, x, m->dres, B, T, 0);
+        if (m->grad_ready) m->grad_ready(m->grad_ready_user, m->off_blocks + (size_t)l * m->blk.total, m->blk.total);
     }
     const int learned = bc->positions == FB_POS_LEARNED;
     fb_op_args e = {.in = {m->dres, (const float *)m->ids},
                     .out = {m->grads + m->off_wte, learned ? m->grads + m->off_wpe : NULL},
                     .d = {B, T, (int64_t)C, m->cfg.vocab_size}};
     fb_op_run(FB_OP_EMBEDDING_BWD, &e);
+    if (m->grad_ready) {   /* embeddings before the blocks, final norm and head after them */
+        const size_t end = m->off_blocks + (size_t)m->cfg.n_layers * m->blk.total;
+        m->grad_ready(m->grad_ready_user, 0, m->off_blocks);
+        m->grad_ready(m->grad_ready_user, end, m->n_floats - end);
+    }
     return FB_OK;
+}
+
+void fb_model_set_grad_ready(fb_model *m, void (*fn)(void *user, size_t offset, size_t count), void *user) {
+    if (!m) return;
+    m->grad_ready = fn;
+    m->grad_ready_user = user;
 }
 
 fb_status fb_model_forward(fb_model *m, const int32_t *ids, const int32_t *targets, int B, int T, float *loss) {

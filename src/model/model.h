@@ -30,7 +30,18 @@ struct fb_model {
     float *lnf, *lnf_stat[2], *losses, *dres, *dlnf, *recompute_out;
     int32_t *ids, *targets;
     fb_block_grad_scratch gscratch;
+    /* called during backward as ranges of gradients become final (see below) */
+    void (*grad_ready)(void *user, size_t offset, size_t count);
+    void *grad_ready_user;
 };
+
+/* During fb_model_forward_backward, fn(user, offset, count) is called as soon
+ * as the gradients [offset, offset+count) (floats into m->grads) are final:
+ * each block's range right after its backward (last layer first), then the
+ * rest (embeddings, final norm, LM head). Data parallelism posts its
+ * non-blocking all-reduce of each range there, so communication overlaps the
+ * rest of the backward. NULL clears it. */
+void fb_model_set_grad_ready(fb_model *m, void (*fn)(void *user, size_t offset, size_t count), void *user);
 
 /* fb_model_init in two steps, for loaders: plan the tensor table without
  * allocating, check it against the file, then allocate (zeroed). Models

@@ -122,3 +122,22 @@ float fb_lr_schedule(long step, long warmup, long total, float max_lr, float min
     double progress = (double)(step - warmup) / (double)(total - warmup > 0 ? total - warmup : 1);
     return min_lr + 0.5f * (max_lr - min_lr) * (float)(1.0 + cos(M_PI * progress));
 }
+
+void fb_adamw_update_range(const fb_adamw *opt, fb_model *m, float lr, float gs, size_t begin, size_t end, float *m1,
+                           float *m2) {
+    const float b1 = opt->cfg.beta1, b2 = opt->cfg.beta2;
+    const float bc1 = 1.0f - powf(b1, (float)opt->step), bc2 = 1.0f - powf(b2, (float)opt->step);
+    const fb_adamw_update_fn update = fb_adamw_update_best();
+    for (int i = 0; i < m->n_tensors; i++) {
+        const fb_model_tensor_info *t = &m->tensors[i];
+        const size_t lo = t->offset > begin ? t->offset : begin, hi = t->offset + t->numel < end ? t->offset + t->numel : end;
+        if (lo >= hi) continue;
+        const float wd = (t->decay || opt->cfg.decay_all) ? opt->cfg.weight_decay : 0.0f;
+        const fb_adamw_coefs c = {1.0f - lr * wd, gs, b1, b2, opt->cfg.eps, 1.0f / sqrtf(bc2), lr / bc1};
+        float *p = m->params + lo, *g = m->grads + lo, *mm = m1 + (lo - begin), *vv = m2 + (lo - begin);
+        const int64_t n = (int64_t)(hi - lo), chunk = 16384;
+        #pragma omp parallel for schedule(static) if (n > 65536)
+        for (int64_t k0 = 0; k0 < n; k0 += chunk)
+            update(p + k0, g + k0, mm + k0, vv + k0, n - k0 < chunk ? n - k0 : chunk, &c);
+    }
+}

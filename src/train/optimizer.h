@@ -25,6 +25,12 @@ void      fb_adamw_step(fb_adamw *opt, fb_model *m, float lr);
  * clipping coefficient): saves a pass over the gradients. */
 void      fb_adamw_step_scaled(fb_adamw *opt, fb_model *m, float lr, float grad_scale);
 
+/* The update of fb_adamw_step_scaled on the parameters [begin, end) only,
+ * with moments m1, m2 indexed from begin (one ZeRO-1 shard); opt->step must
+ * already count this step. Element for element the same arithmetic. */
+void      fb_adamw_update_range(const fb_adamw *opt, fb_model *m, float lr, float grad_scale, size_t begin, size_t end,
+                                float *m1, float *m2);
+
 /* L2 norm of all gradients (double accumulation, fixed order). */
 double    fb_grad_norm(fb_model *m);
 /* Scale gradients so their global norm is at most max_norm (as

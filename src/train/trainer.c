@@ -133,14 +133,22 @@ fb_status fb_trainer_step(fb_trainer *t, fb_step_info *info) {
     for (int k = 0; k < c->accum; k++) {
         fb_data_windows(t->data->train, c->T, t->starts + mine + k * t->micro, t->micro, t->ids, t->tgt);
         float l;
-        FB_TRY(fb_model_forward_backward(t->m, t->ids, t->tgt, t->micro, c->T, 1.0f / (float)c->accum, &l));
+        if (k == c->accum - 1 && t->hooks.grads_ready) fb_model_set_grad_ready(t->m, t->hooks.grads_ready, t->hooks.user);
+        fb_status s = fb_model_forward_backward(t->m, t->ids, t->tgt, t->micro, c->T, 1.0f / (float)(c->accum * c->world), &l);
+        fb_model_set_grad_ready(t->m, NULL, NULL);
+        FB_TRY(s);
         loss_sum += l;
     }
     if (t->hooks.after_backward) FB_TRY(t->hooks.after_backward(t->hooks.user, t->m, step));
-    const double norm = fb_grad_norm(t->m);
-    if (!isfinite(norm)) return fb_fail(FB_ERR_NUMERIC, "gradient norm is not finite");
     const float lr = fb_lr_schedule(step, c->warmup, c->steps, c->lr, c->min_lr);
-    fb_adamw_step_scaled(&t->opt, t->m, lr, fb_clip_coef(norm, c->clip));   /* clipping fused into the update */
+    double norm;
+    if (t->hooks.optimizer_step) {
+        FB_TRY(t->hooks.optimizer_step(t->hooks.user, t->m, &t->opt, step, lr, c->clip, &norm));
+    } else {
+        norm = fb_grad_norm(t->m);
+        if (!isfinite(norm)) return fb_fail(FB_ERR_NUMERIC, "gradient norm is not finite");
+        fb_adamw_step_scaled(&t->opt, t->m, lr, fb_clip_coef(norm, c->clip));   /* clipping fused into the update */
+    }
     t->st.step = step + 1;
     t->st.rng = t->rng.s;
     if (t->hooks.after_update) FB_TRY(t->hooks.after_update(t->hooks.user, t->m, step));
@@ -179,6 +187,18 @@ fb_status fb_trainer_evaluate(fb_trainer *t, float *val_loss) {
 
 fb_status fb_trainer_save(fb_trainer *t, const char *path) {
     if (!t || !path) return fb_fail(FB_ERR_INVALID_ARG, "fb_trainer_save: NULL argument");
+    if (!t->opt.m) return fb_fail(FB_ERR_INVALID_ARG, "fb_trainer_save: the AdamW moments are sharded (use fb_trainer_save_moments)");
     t->st.rng = t->rng.s;
     return fb_train_checkpoint_save(path, t->m, &t->opt, &t->st);
 }
+
+fb_status fb_trainer_save_moments(fb_trainer *t, const char *path, float *m1, float *m2) {
+    if (!t || !path || !m1 || !m2) return fb_fail(FB_ERR_INVALID_ARG, "fb_trainer_save_moments: NULL argument");
+    t->st.rng = t->rng.s;
+    fb_adamw full = t->opt;
+    full.m = m1;
+    full.v = m2;
+    return fb_train_checkpoint_save(path, t->m, &full, &t->st);
+}
+
+fb_adamw *fb_trainer_adamw(fb_trainer *t) { return t ? &t->opt : NULL; }

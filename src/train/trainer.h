@@ -6,7 +6,9 @@
  *
  * One step (fb_trainer_step):
  *   zero gradients; for each of accum micro-batches: draw its windows,
- *   forward + backward (gradients accumulate, scaled 1/accum);
+ *   forward + backward (gradients accumulate, scaled 1/(accum·world), so a
+ *   sum over ranks is the global mean; hooks.grads_ready sees each range of
+ *   the last micro-batch's gradients as soon as it is final);
  *   hooks.after_backward   (the gradients of the step are complete: a
  *                           data-parallel all-reduce goes here);
  *   global gradient norm (NaN/inf stops the run); learning-rate schedule;
@@ -39,7 +41,13 @@ typedef struct fb_trainer_config {
 } fb_trainer_config;
 
 typedef struct fb_trainer_hooks {
+    /* During the last micro-batch's backward: gradients [offset, offset+count)
+     * of m->grads are final (fb_model_set_grad_ready). */
+    void (*grads_ready)(void *user, size_t offset, size_t count);
     fb_status (*after_backward)(void *user, fb_model *m, long step);
+    /* Replaces the built-in gradient norm + AdamW update (ZeRO shards the
+     * optimizer); must set *grad_norm and advance the fb_adamw step count. */
+    fb_status (*optimizer_step)(void *user, fb_model *m, fb_adamw *opt, long step, float lr, float clip, double *grad_norm);
     fb_status (*after_update)(void *user, fb_model *m, long step);
     void *user;
 } fb_trainer_hooks;
@@ -74,6 +82,12 @@ fb_status fb_trainer_step(fb_trainer *t, fb_step_info *info);
 fb_status fb_trainer_evaluate(fb_trainer *t, float *val_loss);
 /* Model, AdamW state and run state (atomically: temp file, fsync, rename). */
 fb_status fb_trainer_save(fb_trainer *t, const char *path);
+/* The same with AdamW moments given by the caller (a sharded optimizer
+ * gathers them), in the model's parameter layout. */
+fb_status fb_trainer_save_moments(fb_trainer *t, const char *path, float *m1, float *m2);
+/* The AdamW state (configuration, step count and, unless released, the
+ * moments). A sharded optimizer takes its shard and releases the rest. */
+fb_adamw *fb_trainer_adamw(fb_trainer *t);
 
 fb_model *fb_trainer_model(fb_trainer *t);
 const fb_train_state *fb_trainer_state(const fb_trainer *t);

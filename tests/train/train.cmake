@@ -11,3 +11,11 @@ add_test(NAME train_mechanics COMMAND test_train_mechanics)
 add_test(NAME train_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train/test_train_cli.sh $<TARGET_FILE:flashblock_cli>
          ${CMAKE_CURRENT_BINARY_DIR}/train_cli)
 set_tests_properties(train_cli PROPERTIES SKIP_RETURN_CODE 77)
+
+# Data parallelism on OpenMPI: DP, ZeRO-1, 2 and 4 ranks, resume across
+# layouts, a dying rank, two hosts in network namespaces (needs MPI).
+if(MPI_C_FOUND)
+  add_test(NAME train_mpi COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train/test_mpi.sh $<TARGET_FILE:flashblock_cli>
+           ${CMAKE_CURRENT_BINARY_DIR}/train_mpi)
+  set_tests_properties(train_mpi PROPERTIES TIMEOUT 900)
+endif()
