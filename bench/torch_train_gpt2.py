@@ -4,6 +4,8 @@
 12 heads, vocab 50257, tied head, B=4, T=64, AdamW, fp32, 2 threads.
 
 usage: torch_train_gpt2.py [--layers 12] [--dim 768] [--heads 12] [--vocab 50257] [--batch 4] [--ctx 64] [--threads 2] [--reps 5]
+                           [--ddp N]   (DistributedDataParallel, gloo, N processes on this host sharing the
+                                        global batch, --threads each: the peer of `mpirun -np N flashblock train`)
 """
 import argparse
 import json
@@ -48,17 +50,21 @@ class GPT(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    for k, v in dict(layers=12, dim=768, heads=12, vocab=50257, batch=4, ctx=64, threads=2, reps=5).items():
-        ap.add_argument("--" + k, type=int, default=v)
-    a = ap.parse_args()
+def run(rank, a):
+    world = max(a.ddp, 1)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     m = GPT(a.layers, a.dim, a.heads, a.vocab, a.ctx)
+    if a.ddp:
+        import os
+        import torch.distributed as dist
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", "29533")
+        dist.init_process_group("gloo", rank=rank, world_size=world)
+        m = torch.nn.parallel.DistributedDataParallel(m)
     opt = torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=0.1)
-    idx = torch.randint(0, a.vocab, (a.batch, a.ctx))
-    tgt = torch.randint(0, a.vocab, (a.batch, a.ctx))
+    idx = torch.randint(0, a.vocab, (a.batch // world, a.ctx))
+    tgt = torch.randint(0, a.vocab, (a.batch // world, a.ctx))
     times = []
     for r in range(a.reps + 1):
         t0 = time.perf_counter()
@@ -72,9 +78,22 @@ def main():
     times.sort()
     s = times[len(times) // 2]
     n = sum(p.numel() for p in m.parameters())
-    print(json.dumps({"bench": "train", "engine": "pytorch", "torch": torch.__version__, "params": n, "batch": a.batch,
-                      "T": a.ctx, "threads": a.threads, "step_s": round(s, 4),
-                      "model_gflops": round(6 * n * a.batch * a.ctx / s / 1e9, 2)}))
+    if rank == 0:
+        print(json.dumps({"bench": "train", "engine": "pytorch" + (f" DDP gloo x{world}" if a.ddp else ""),
+                          "torch": torch.__version__, "params": n, "batch": a.batch, "T": a.ctx, "threads": a.threads,
+                          "ranks": world, "step_s": round(s, 4), "model_gflops": round(6 * n * a.batch * a.ctx / s / 1e9, 2)}))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for k, v in dict(layers=12, dim=768, heads=12, vocab=50257, batch=4, ctx=64, threads=2, reps=5, ddp=0).items():
+        ap.add_argument("--" + k, type=int, default=v)
+    a = ap.parse_args()
+    if a.ddp:
+        import torch.multiprocessing as mp
+        mp.spawn(run, args=(a,), nprocs=a.ddp)
+    else:
+        run(0, a)
 
 
 if __name__ == "__main__":
