@@ -65,7 +65,7 @@ fb_session_options fb_session_options_default(void) {
 
 fb_gen_params fb_gen_params_default(void) {
     fb_gen_params p = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .repetition_penalty = 1.0f,
-                       .repetition_window = 64, .seed = 0, .max_tokens = 0, .max_positions = 0, .slide = 1,
+                       .repetition_window = 64, .presence_penalty = 0.0f, .frequency_penalty = 0.0f, .seed = 0, .max_tokens = 0, .max_positions = 0, .slide = 1,
                        .stop_at_eos = 1, .logprobs = 0, .n_stops = 0};
     return p;
 }
@@ -144,7 +144,7 @@ static fb_status slot_configure(fb_session *s, seq_slot *q, const fb_gen_params 
     if (p.max_tokens < 0 || p.max_positions < 0) return fb_fail(FB_ERR_INVALID_ARG, "sequence: max_tokens and max_positions must be >= 0");
     fb_sampler_config sc = {.temperature = p.temperature, .top_k = p.top_k, .top_p = p.top_p, .min_p = p.min_p,
                             .repetition_penalty = p.repetition_penalty, .repetition_window = p.repetition_window,
-                            .seed = p.seed};
+                            .seed = p.seed, .presence_penalty = p.presence_penalty, .frequency_penalty = p.frequency_penalty};
     fb_sampler *smp = NULL;
     FB_TRY(fb_sampler_init(&smp, &sc, s->V));
     char *stops[FB_MAX_STOPS] = {0};
