@@ -1,11 +1,13 @@
 #!/bin/bash
-# Debian 12 packages flashblock needs to build, test and benchmark.
+# Debian 12 packages flashblock needs to build, test and benchmark
+# (libmicrohttpd-dev for `flashblock serve`, chromium for its page test).
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
-      libopenblas-dev libjson-c-dev libpcre2-dev libutf8proc-dev
-      python3 python3-numpy python3-torch nodejs npm fortunes-min)
+      libopenblas-dev libjson-c-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev
+      python3 python3-numpy python3-torch nodejs npm fortunes-min
+      chromium chromium-driver)   # the last two: headless test of the server's chat page
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 # node/npm may come from elsewhere (e.g. a newer node in /usr/local): keep it

@@ -33,6 +33,7 @@ static void put_json(srv_buf *out, json_object *o) {
 /* A JSON string of arbitrary bytes (invalid UTF-8 -> U+FFFD). */
 static json_object *jstr(const char *s, size_t n) {
     srv_buf b = {0};
+    if (!s) s = "";
     srv_utf8_sanitize(&b, s, n);
     json_object *o = json_object_new_string_len(b.p ? b.p : "", (int)b.len);
     srv_buf_free(&b);
@@ -611,15 +612,16 @@ int srv_stream_events(srv *S, srv_req *r, srv_stream *st, srv_buf *out) {
             chunk(S, r, c, "", 0, 1, 0, 0, NULL, out);
             st->role_sent[i] = 1;
         }
+        const char *text = c->text.p ? c->text.p : "";   /* no bytes yet: never NULL + 0 */
         const size_t sent = st->sent_text[i];
         size_t end = c->committed;
-        if (!c->finish) end = sent + srv_utf8_complete(c->text.p + sent, end - sent);
+        if (!c->finish) end = sent + srv_utf8_complete(text + sent, end - sent);
         const int toks = c->n_toks_committed;
         const char *fin = finish_name(c->finish);
         /* the completions API carries the finish reason with the last text */
         const int fin_here = fin && r->kind == SRV_COMPLETION;
         if (end > sent || toks > st->sent_toks[i] || fin_here) {
-            chunk(S, r, c, c->text.p + sent, end - sent, 0, st->sent_toks[i], toks, fin_here ? fin : NULL, out);
+            chunk(S, r, c, text + sent, end - sent, 0, st->sent_toks[i], toks, fin_here ? fin : NULL, out);
             st->sent_text[i] = end;
             st->sent_toks[i] = toks;
         }

@@ -76,6 +76,8 @@ def same(a, b, what, tol=0.0):
             diffs = [abs(p - q) for lx, ly in zip(x[3], y[3]) for p, q in zip(lx, ly)]
             check(all(len(lx) == len(ly) for lx, ly in zip(x[3], y[3])) and max(diffs, default=0) <= tol,
                   "%s: request %d logprobs differ by %g" % (what, i, max(diffs, default=0)))
+            if diffs:
+                print("%s: request %d: same text, logprobs within %.2g" % (what, i, max(diffs)))
             continue
         check(x == y, "%s: request %d differs:\n  %s\n  %s" % (what, i, str(x)[:400], str(y)[:400]))
 
