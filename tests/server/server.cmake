@@ -7,6 +7,9 @@
 fb_add_test(test_chat_template server/test_chat_template.c)
 target_link_libraries(test_chat_template PRIVATE fb_server)
 add_test(NAME server_chat_template COMMAND test_chat_template)
+fb_add_test(test_server_util server/test_server_util.c)
+target_link_libraries(test_server_util PRIVATE fb_server)
+add_test(NAME server_util COMMAND test_server_util)
 
 set(FB_SERVER_TEST_DIR ${CMAKE_CURRENT_SOURCE_DIR}/server)
 add_test(NAME server_cli COMMAND ${FB_SERVER_TEST_DIR}/test_serve_cli.sh $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR})

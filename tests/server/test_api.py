@@ -215,6 +215,13 @@ try:
     check(st == 200 and d["content"] == PROMPT, "detokenize: %s" % d)
     st, _, p = S.post("/tokenize", {"content": PROMPT, "with_pieces": True})
     check(st == 200 and all(set(x) == {"id", "piece"} for x in p["tokens"]) and p["tokens"][0]["id"] != 1, "pieces: %s" % p)
+    # non-ASCII text goes through byte pieces and comes back as valid UTF-8
+    uni = "Caf\u00e9 \u2615 na\u00efve"
+    st, _, t8 = S.post("/tokenize", {"content": uni, "add_special": True})
+    st2, _, d8 = S.post("/detokenize", {"tokens": t8["tokens"]})
+    check(st == 200 and st2 == 200 and d8["content"] == uni, "UTF-8 round trip: %s" % d8)
+    st, _, r8 = S.post("/v1/completions", {"prompt": uni, "max_tokens": 20, "seed": 3, "logprobs": 1})
+    check(st == 200 and isinstance(r8["choices"][0]["text"], str), "UTF-8 prompt: %s %s" % (st, r8))
     st, _, e = S.post("/detokenize", {"tokens": [1, -3]})
     error_ok(st, e, 400, None, "bad token id")
     st, _, out = S.request("GET", "/v1/models")

@@ -43,6 +43,33 @@ hold=$!
 for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
 expect 1 "cannot listen on 127.0.0.1:$(cat "$tmp/port"): Address already in use" "${m[@]}" --port "$(cat "$tmp/port")"
 kill "$hold"; hold=""
+# 503 while loading: the model is a FIFO, so loading blocks in open() until
+# a writer comes; /health and the API answer 503 with Retry-After meanwhile.
+mkfifo "$tmp/slow.bin"
+"$fb" serve -m "$tmp/slow.bin" -z "$data/tok512.bin" --port 0 2> "$tmp/slow.err" &
+pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$tmp/slow.err" && break; sleep 0.1; done
+port=$(grep -o 'http://127.0.0.1:[0-9]*' "$tmp/slow.err" | cut -d: -f3)
+got=$(python3 - "$port" <<'PY'
+import http.client, json, sys
+out = []
+for method, path, body in (("GET", "/health", None), ("POST", "/v1/completions", b'{"prompt": "x"}'), ("GET", "/v1/models", None)):
+    c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+    c.request(method, path, body=body)
+    r = c.getresponse()
+    e = json.loads(r.read())["error"]
+    out.append("%s %s %d %s %s" % (method, path, r.status, r.getheader("Retry-After"), e["type"]))
+print("; ".join(out))
+PY
+)
+want="GET /health 503 5 unavailable_error; POST /v1/completions 503 5 unavailable_error; GET /v1/models 503 5 unavailable_error"
+if [ "$got" = "$want" ]; then echo "ok: while loading: $got"; else echo "FAIL: while loading: '$got', want '$want'"; fail=1; fi
+: > "$tmp/slow.bin"   # a writer that closes at once: the loader sees a FIFO, not a model
+wait "$pid"; rc=$?
+if [ $rc -eq 1 ] && [ "$(grep -c "^flashblock: error: $tmp/slow.bin: " "$tmp/slow.err")" = 1 ]; then
+    echo "ok: a model that fails to load exits 1: $(grep '^flashblock: error' "$tmp/slow.err")"
+else echo "FAIL: failed load: rc=$rc $(cat "$tmp/slow.err")"; fail=1; fi
+
 "$fb" serve --help | grep -q -- "--kv-mem" || { echo "FAIL: serve --help"; fail=1; }
 "$fb" --help | grep -q "serve" || { echo "FAIL: serve missing from flashblock --help"; fail=1; }
 exit $fail
