@@ -739,6 +739,8 @@ void srv_models_json(srv *S, srv_buf *out, const char *one) {
     json_object_object_add(meta, "n_ctx", json_object_new_int(S->ctx));
     json_object_object_add(meta, "parallel", json_object_new_int(S->opt.parallel));
     json_object_object_add(meta, "chat_template", json_object_new_string(srv_tmpl_name(S->tmpl.kind)));
+    json_object_object_add(meta, "paged_kv", json_object_new_boolean(FB_HAVE_PAGED_KV));
+    json_object_object_add(meta, "kv_block_size", json_object_new_int(S->block_size));
     json_object_object_add(m, "meta", meta);
     json_object_object_add(m, "max_model_len", json_object_new_int(S->ctx));
     json_object *o = m;

@@ -91,7 +91,7 @@ void srv_metrics_render(srv_metrics *m, const srv_gauges *g, srv_buf *o) {
     gauge(o, "flashblock_kv_blocks_used", "KV cache blocks held by sequences.", g->kv_used);
     gauge(o, "flashblock_kv_blocks_free", "KV cache blocks free.", g->kv_free);
     gauge(o, "flashblock_kv_blocks_cached", "Free KV blocks kept for prefix reuse.", g->kv_cached);
-    counter(o, "flashblock_prefix_cache_queries_total", "Full prompt blocks looked up in the prefix cache.", g->prefix_queries);
+    counter(o, "flashblock_prefix_cache_queries_total", "Prompt lookups in the prefix cache.", g->prefix_queries);
     counter(o, "flashblock_prefix_cache_hits_total", "Prompt blocks reused from the prefix cache.", g->prefix_hits);
     hist(o, "flashblock_time_to_first_token_seconds", "Time from arrival to the first generated token.", &m->ttft);
     hist(o, "flashblock_inter_token_latency_seconds", "Time between consecutive tokens of a sequence.", &m->itl);

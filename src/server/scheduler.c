@@ -22,8 +22,8 @@
  * its input) and its sampler resumes where it was (srv_rng_advance), so
  * preemption does not change what a seeded request produces.
  *
- * The KV accounting below is where the paged KV cache of the library plugs
- * in: see "KV accounting" and the WIRE comments.
+ * The KV accounting below uses the library's paged KV cache when the
+ * public header has it (FB_HAVE_PAGED_KV), else counts blocks itself.
  */
 #include "server/srv.h"
 #include <stdio.h>
@@ -257,23 +257,46 @@ static int start_seq(srv *S, srv_choice *c, int probe) {
     return 0;
 }
 
-/* ======== KV accounting: where the library's paged KV cache plugs in ========
+/* ======== KV accounting ========
  *
- * Today's fb_session reserves parallel x ctx tokens of KV up front and
- * shares nothing between sequences. The scheduler nevertheless admits and
- * preempts by blocks of --kv-block-size tokens against a budget
- * (--kv-mem, default: parallel x ctx tokens, where nothing is ever
- * preempted), so that the policy is in place and tested; each function
- * below is the one place to switch to the library's block counts:
+ * Two builds of the same policy, chosen by CMake from the public header:
  *
- *   kv_used          WIRE: fb_session_kv_stats(s, &st) -> st.blocks_used
- *   kv_can_admit     WIRE: need = blocks of the prompt not found in the prefix
- *                    cache; free = st.blocks_free (+ evictable cached blocks)
- *   kv_make_room     WIRE: also run when fb_session_step returns FB_ERR_KV_FULL
- *   kv_refresh_stats WIRE: blocks_cached, prefix_queries, prefix_hits from st
+ * FB_HAVE_PAGED_KV (the library's paged KV cache: fb_session_kv_stats,
+ * FB_ERR_KV_FULL, prefix_cache): the session holds the blocks, reuses
+ * cached prompt blocks, and fails a step with FB_ERR_KV_FULL when a running
+ * sequence has no block for its next position. A choice is admitted when
+ * its input plus one token fits the free (or evictable cached) blocks with
+ * a block left for every running sequence's next token; FB_ERR_KV_FULL is
+ * answered by preempting the newest sequence and stepping again. Preemption
+ * is fb_seq_free + requeue for recompute (srv_rng_advance resumes the random
+ * stream), not fb_seq_preempt: the session readmits a preempted sequence as
+ * soon as its input fits the free blocks, which leaves nothing for the
+ * others' growth, and the next step is full again (a livelock when the
+ * pool is tight).
+ *
+ * Otherwise (a session with one contiguous KV slot per sequence): the same
+ * admission and preemption against a budget counted here, ceil(tokens /
+ * block) per sequence, preempting before a step that would not fit; the
+ * budget then limits scheduling only, and nothing is shared.
  */
 static long blocks_for(const srv *S, long tokens) { return (tokens + S->block_size - 1) / S->block_size; }
 
+#if FB_HAVE_PAGED_KV
+static int kv_can_admit(const srv *S, long tokens) {
+    const fb_session_kv k = fb_session_kv_stats(S->sess);
+    return blocks_for(S, tokens + 1) + S->n_running <= (long)k.blocks_free + k.blocks_cached;
+}
+
+static void kv_refresh_stats(srv *S) {
+    const fb_session_kv k = fb_session_kv_stats(S->sess);
+    S->kv.blocks_total = k.blocks_total;
+    S->kv.blocks_used = k.blocks_used;
+    S->kv.blocks_free = k.blocks_free;
+    S->kv.blocks_cached = k.blocks_cached;
+    S->kv.prefix_queries = k.prefix_queries;
+    S->kv.prefix_hits = k.prefix_hit_blocks;
+}
+#else
 static long seq_len(const srv *S, int h) {
     int n = 0;
     (void)fb_seq_tokens(S->sess, h, &n);
@@ -297,28 +320,36 @@ static void kv_refresh_stats(srv *S) {
     S->kv.blocks_total = S->kv_blocks_total;
     S->kv.blocks_used = kv_used(S, 0);
     S->kv.blocks_free = S->kv_blocks_total - S->kv.blocks_used;
-    S->kv.blocks_cached = 0;   /* no prefix cache in today's session */
+    S->kv.blocks_cached = 0;   /* no prefix cache in this session */
     S->kv.prefix_queries = 0;
     S->kv.prefix_hits = 0;
 }
+#endif
 
 /* Preempt the newest sequence: free it and requeue its choice at the front
- * for recompute. */
-static void preempt_newest(srv *S) {
+ * for recompute. 0 when nothing runs. */
+static int preempt_newest(srv *S) {
     srv_choice *v = NULL;
     for (int h = 0; h < S->opt.parallel; h++)
         if (S->owner[h] && (!v || S->owner[h]->admit_order > v->admit_order)) v = S->owner[h];
-    if (!v) return;
+    if (!v) return 0;
     drop_seq(S, &v->seq);
     drop_seq(S, &v->probe);
     v->n_next_top = 0;
     wait_push_front(S, v);
     srv_metrics_add(&S->metrics, &S->metrics.preemptions, 1);
+    return 1;
 }
 
+/* Before a step: preempt while the running sequences would not fit after it
+ * (one sequence always fits: the budget holds a whole context, server.c).
+ * With the paged cache the session says so itself (FB_ERR_KV_FULL). */
 static void kv_make_room(srv *S) {
-    /* one sequence always fits: the budget holds a whole context (server.c) */
+#if !FB_HAVE_PAGED_KV
     while (S->n_running > 1 && kv_used(S, 1) > S->kv_blocks_total) preempt_newest(S);
+#else
+    (void)S;
+#endif
 }
 
 /* ---- the loop --------------------------------------------------------------------------- */
@@ -350,7 +381,9 @@ static void admit(srv *S) {
         srv_req *r = c->req;
         const long need = r->n_prompt + c->n_gen;
         if (!kv_can_admit(S, need)) break;
-        if (prompt_tokens > 0 && prompt_tokens + need > S->opt.max_batch_tokens) break;
+        /* the prompt tokens joining one step; a paged session itself takes
+         * at most max_batch queued tokens per step (chunked prefill) */
+        if (!FB_HAVE_PAGED_KV && prompt_tokens > 0 && prompt_tokens + need > S->opt.max_batch_tokens) break;
         wait_remove(S, c);
         int first = 1;   /* the request's first admission */
         for (int i = 0; i < r->n; i++) first &= r->choices[i].admit_order == 0;
@@ -486,9 +519,11 @@ void *srv_engine_main(void *arg) {
         char msg[256];
         if (st != FB_OK) snprintf(msg, sizeof msg, "engine step failed: %s", fb_last_error());
         pthread_mutex_lock(&S->mu);
+#if FB_HAVE_PAGED_KV
+        /* nothing was sampled: free the newest sequence and step again */
+        if (st == FB_ERR_KV_FULL && S->n_running > 1 && preempt_newest(S)) continue;
+#endif
         if (st != FB_OK) {
-            /* WIRE(paged KV): st == FB_ERR_KV_FULL -> preempt_newest(S) and
-             * step again instead of failing the running requests. */
             fprintf(stderr, "flashblock serve: %s\n", msg);
             fail_all(S, 500, msg);
             continue;

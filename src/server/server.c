@@ -123,6 +123,11 @@ static int load(srv *S) {
     so.ctx = ctx;
     so.max_batch = o->max_batch_tokens < 1024 ? o->max_batch_tokens : 1024;
     so.q8 = o->q8;
+#if FB_HAVE_PAGED_KV
+    so.kv_block_size = o->kv_block_size;
+    so.kv_blocks = o->kv_mem_mib > 0 ? (int)total : 0;   /* 0: room for parallel full contexts */
+    so.prefix_cache = 1;
+#endif
     fb_session *sess = NULL;
     srv_choice **owner = calloc((size_t)o->parallel, sizeof *owner);
     if (!owner || fb_session_create(&sess, llm, &so) != FB_OK) {
@@ -139,14 +144,18 @@ static int load(srv *S) {
     S->vocab = mc->vocab_size;
     S->owner = owner;
     S->block_size = o->kv_block_size;
+#if FB_HAVE_PAGED_KV
+    total = fb_session_kv_stats(sess).blocks_total;
+#endif
     S->kv_blocks_total = total;
     S->kv.blocks_total = S->kv.blocks_free = total;
     choose_template(S);
     S->ready = 1;
     pthread_mutex_unlock(&S->mu);
     fprintf(stderr, "flashblock serve: ready: %s (%s, vocab %d, ctx %d%s), parallel %d, KV budget %ld blocks of %d tokens "
-                    "(%.2f MiB), chat template %s (%s)\n", S->model_id, fb_llm_format(llm), S->vocab, S->ctx, o->q8 ? ", Q8_0" : "",
+                    "(%.2f MiB, %s), chat template %s (%s)\n", S->model_id, fb_llm_format(llm), S->vocab, S->ctx, o->q8 ? ", Q8_0" : "",
             o->parallel, total, o->kv_block_size, total * o->kv_block_size * tok_bytes / 1048576.0,
+            FB_HAVE_PAGED_KV ? "paged, prefix cache" : "scheduling budget over contiguous slots",
             srv_tmpl_name(S->tmpl.kind), S->tmpl.origin);
     return 0;
 }

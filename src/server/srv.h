@@ -24,6 +24,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 1 when include/flashblock_infer.h has the paged KV cache (set by CMake). */
+#ifndef FB_HAVE_PAGED_KV
+#define FB_HAVE_PAGED_KV 0
+#endif
+
 /* ---- growable byte buffer (buf.c) ------------------------------------------ */
 typedef struct srv_buf {
     char *p;

@@ -20,3 +20,4 @@ add_test(NAME server_chat_page COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/te
          $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR} ${CMAKE_CURRENT_BINARY_DIR}/server/chat_page.png)
 set_tests_properties(server_cli server_api server_concurrency server_chat_page PROPERTIES
                      SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS server)
+set_tests_properties(server_chat_template server_util PROPERTIES LABELS server)

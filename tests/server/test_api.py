@@ -238,6 +238,19 @@ try:
     check(st == 200 and h.get("content-type", "").startswith("text/html") and b"<script>" in page, "page: %s %s" % (st, h))
     check(b"http://" not in page and b"https://" not in page and b"src=" not in page, "the page loads nothing from outside")
 
+    # ---- prefix cache (with the library's paged KV cache): a prompt seen before reuses its full blocks ----
+    paged = ms["data"][0]["meta"]["paged_kv"]
+    shared = "Once upon a time there was a little girl named Lily. She liked to play in the park with her dog every day."
+    h0 = S.metrics()["flashblock_prefix_cache_hits_total"]
+    outs = [S.post("/v1/completions", {"prompt": shared, "max_tokens": 30, "temperature": 0})[2]["choices"][0]["text"] for _ in range(2)]
+    h1 = S.metrics()["flashblock_prefix_cache_hits_total"]
+    check(outs[0] == outs[1], "a cached prefix changes the greedy text: %r %r" % tuple(outs))
+    if paged:
+        check(h1 - h0 >= 1, "the repeated prompt hit no cached block (%g -> %g)" % (h0, h1))
+    else:
+        check(h1 == 0, "prefix hits without a prefix cache")
+    print("paged KV: %s, prefix-cache hits of the repeated prompt: %d blocks" % (paged, h1 - h0))
+
     # ---- /metrics ----
     m = S.metrics()
     check(m['flashblock_requests_total{status="200"}'] >= 30, "200s counted: %s" % m.get('flashblock_requests_total{status="200"}'))
@@ -245,8 +258,8 @@ try:
     check(m['flashblock_requests_total{status="404"}'] >= 3 and m['flashblock_requests_total{status="413"}'] >= 2, "404/413 counted")
     check(m["flashblock_prompt_tokens_total"] >= 10 * n_prompt and m["flashblock_generation_tokens_total"] >= 500, "token counters")
     check(m["flashblock_sequences_running"] == 0 and m["flashblock_sequences_waiting"] == 0, "idle gauges")
-    check(m["flashblock_kv_blocks_total"] == 4 * 32 and m["flashblock_kv_blocks_used"] == 0 and m["flashblock_kv_blocks_free"] == 128,
-          "kv gauges: %s" % {k: v for k, v in m.items() if "kv" in k})
+    check(m["flashblock_kv_blocks_total"] == 4 * 32 and m["flashblock_kv_blocks_used"] == 0 and
+          m["flashblock_kv_blocks_free"] + m["flashblock_kv_blocks_cached"] == 128, "kv gauges: %s" % {k: v for k, v in m.items() if "kv" in k})
     check("flashblock_prefix_cache_hits_total" in m, "prefix cache counter")
     for hname in ("flashblock_time_to_first_token_seconds", "flashblock_inter_token_latency_seconds"):
         buckets = [v for k, v in m.items() if k.startswith(hname + "_bucket")]
