@@ -125,7 +125,7 @@ static int load(srv *S) {
     so.q8 = o->q8;
 #if FB_HAVE_PAGED_KV
     so.kv_block_size = o->kv_block_size;
-    so.kv_blocks = o->kv_mem_mib > 0 ? (int)total : 0;   /* 0: room for parallel full contexts */
+    so.kv_blocks = o->kv_mem_mib <= 0 ? 0 : total > (1L << 28) ? 1 << 28 : (int)total;   /* 0: room for parallel full contexts */
     so.prefix_cache = 1;
 #endif
     fb_session *sess = NULL;
