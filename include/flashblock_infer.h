@@ -128,6 +128,8 @@ typedef struct fb_gen_params {
     float min_p;                /* [0, 1]; 0 = off */
     float repetition_penalty;   /* > 0; 1 = off */
     int repetition_window;      /* last N tokens penalised (-1: all) */
+    float presence_penalty;     /* OpenAI's: logit -= this for every token in the window; 0 = off */
+    float frequency_penalty;    /* OpenAI's: logit -= this x the token's count in the window; 0 = off */
     uint64_t seed;              /* this sequence's random stream */
     int max_tokens;             /* tokens to generate; 0 = until max_positions or the context */
     int max_positions;          /* stop when prompt + generated reach this; 0 = off (llama2.c's -n) */
@@ -140,8 +142,9 @@ typedef struct fb_gen_params {
     const char *stops[FB_MAX_STOPS];   /* copied by fb_seq_new */
 } fb_gen_params;
 
-/* temperature 1, top_k 0, top_p 1, min_p 0, penalty 1 over 64 tokens, seed 0,
- * no limits, slide 1, stop_at_eos 1, logprobs 0, no stop strings. */
+/* temperature 1, top_k 0, top_p 1, min_p 0, penalty 1 over 64 tokens,
+ * presence and frequency penalties 0, seed 0, no limits, slide 1,
+ * stop_at_eos 1, logprobs 0, no stop strings. */
 fb_gen_params fb_gen_params_default(void);
 
 /* A new empty sequence. FB_ERR_UNSUPPORTED ("no free sequence slot") when

@@ -17,12 +17,14 @@ struct fb_sampler {
     prob_index *cand;     /* [vocab] candidates */
     uint32_t *stamp;      /* [vocab] dedup marks for the penalty window */
     uint32_t stamp_gen;
+    int32_t *count;       /* [vocab] occurrences in the window (valid where stamp is current) */
+    int32_t *distinct;    /* [vocab] the distinct tokens of the window, in first-seen order */
 };
 
 #define FB_SAMPLER_ZERO_SEED 0x9E3779B97F4A7C15ull
 
 fb_sampler_config fb_sampler_config_default(void) {
-    fb_sampler_config c = {1.0f, 0, 1.0f, 0.0f, 1.0f, 64, 0};
+    fb_sampler_config c = {1.0f, 0, 1.0f, 0.0f, 1.0f, 64, 0, 0.0f, 0.0f};
     return c;
 }
 
@@ -39,6 +41,10 @@ fb_status fb_sampler_config_validate(const fb_sampler_config *c, int vocab_size)
     if (!(c->repetition_penalty > 0.0f) || isinf(c->repetition_penalty))
         return fb_fail(FB_ERR_INVALID_ARG, "sampler: repetition_penalty %g must be finite and > 0",
                        (double)c->repetition_penalty);
+    if (!isfinite(c->presence_penalty))
+        return fb_fail(FB_ERR_INVALID_ARG, "sampler: presence_penalty %g must be finite", (double)c->presence_penalty);
+    if (!isfinite(c->frequency_penalty))
+        return fb_fail(FB_ERR_INVALID_ARG, "sampler: frequency_penalty %g must be finite", (double)c->frequency_penalty);
     if (c->repetition_window < -1)
         return fb_fail(FB_ERR_INVALID_ARG, "sampler: repetition_window %d must be >= -1", c->repetition_window);
     return FB_OK;
@@ -56,7 +62,9 @@ fb_status fb_sampler_init(fb_sampler **out, const fb_sampler_config *cfg, int vo
     s->vocab = vocab_size;
     s->cand = malloc(sizeof(prob_index) * (size_t)vocab_size);
     s->stamp = calloc((size_t)vocab_size, sizeof(uint32_t));
-    if (!s->cand || !s->stamp) {
+    s->count = malloc(sizeof(int32_t) * (size_t)vocab_size);
+    s->distinct = malloc(sizeof(int32_t) * (size_t)vocab_size);
+    if (!s->cand || !s->stamp || !s->count || !s->distinct) {
         fb_sampler_free(s);
         return fb_fail(FB_ERR_OOM, "sampler: out of memory for a vocabulary of %d", vocab_size);
     }
@@ -76,6 +84,8 @@ void fb_sampler_free(fb_sampler *s) {
     if (!s) return;
     free(s->cand);
     free(s->stamp);
+    free(s->count);
+    free(s->distinct);
     free(s);
 }
 
@@ -122,18 +132,25 @@ static void select_top(prob_index *c, int n, int k) {
 }
 
 static void apply_penalty(fb_sampler *s, float *logits, const int32_t *recent, int n_recent) {
-    const float pen = s->cfg.repetition_penalty;
+    const float pen = s->cfg.repetition_penalty, pres = s->cfg.presence_penalty, freq = s->cfg.frequency_penalty;
     int start = 0;
     if (s->cfg.repetition_window >= 0 && n_recent > s->cfg.repetition_window) start = n_recent - s->cfg.repetition_window;
     if (++s->stamp_gen == 0) {   /* wrapped: clear the marks */
         memset(s->stamp, 0, sizeof(uint32_t) * (size_t)s->vocab);
         s->stamp_gen = 1;
     }
+    int nd = 0;   /* count each distinct token of the window */
     for (int i = start; i < n_recent; i++) {
         const int32_t t = recent[i];
-        if (s->stamp[t] == s->stamp_gen) continue;
+        if (s->stamp[t] == s->stamp_gen) { s->count[t]++; continue; }
         s->stamp[t] = s->stamp_gen;
-        logits[t] = logits[t] > 0.0f ? logits[t] / pen : logits[t] * pen;
+        s->count[t] = 1;
+        s->distinct[nd++] = t;
+    }
+    for (int i = 0; i < nd; i++) {
+        const int32_t t = s->distinct[i];
+        if (pen != 1.0f) logits[t] = logits[t] > 0.0f ? logits[t] / pen : logits[t] * pen;
+        if (pres != 0.0f || freq != 0.0f) logits[t] -= pres + freq * (float)s->count[t];
     }
 }
 
@@ -160,7 +177,8 @@ int fb_sampler_sample(fb_sampler *s, float *logits, const int32_t *recent, int n
             return -1;
         }
 
-    if (c->repetition_penalty != 1.0f && c->repetition_window != 0 && n_recent > 0)
+    if ((c->repetition_penalty != 1.0f || c->presence_penalty != 0.0f || c->frequency_penalty != 0.0f) &&
+        c->repetition_window != 0 && n_recent > 0)
         apply_penalty(s, logits, recent, n_recent);
 
     if (c->temperature == 0.0f || n == 1) {   /* run.c's argmax: first maximum */

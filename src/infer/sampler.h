@@ -3,9 +3,11 @@
  * penalty, seeded RNG.
  *
  * Order of operations in fb_sampler_sample (llama2.c's run.c order, extended):
- *   1. repetition penalty over the last `repetition_window` tokens of
- *      `recent` (each distinct token once, as llama.cpp: logit > 0 → logit /
- *      penalty, else logit × penalty);
+ *   1. penalties over the last `repetition_window` tokens of `recent`, as
+ *      llama.cpp applies them, each distinct token once: the repetition
+ *      penalty (logit > 0 → logit / penalty, else logit × penalty), then
+ *      the OpenAI presence and frequency penalties (logit -= presence +
+ *      frequency × count, count = occurrences of the token in the window);
  *   2. temperature == 0: greedy argmax of the (penalised) logits, the lowest
  *      index on ties (llama2.c's argmax); no random number is drawn;
  *   3. logits /= temperature, softmax over the whole vocabulary (float, as
@@ -39,11 +41,14 @@ typedef struct fb_sampler_config {
     float repetition_penalty;  /* > 0; 1 = off */
     int repetition_window;     /* last N tokens of `recent` penalised; 0 = off, -1 = all given */
     uint64_t seed;             /* xorshift state (0 is replaced by a fixed non-zero constant) */
+    float presence_penalty;    /* finite; subtracted once from every token in the window; 0 = off */
+    float frequency_penalty;   /* finite; subtracted per occurrence in the window; 0 = off */
 } fb_sampler_config;
 
 typedef struct fb_sampler fb_sampler;
 
-/* temperature 1, top_k 0, top_p 1, min_p 0, penalty 1, window 64, seed 0. */
+/* temperature 1, top_k 0, top_p 1, min_p 0, penalty 1, window 64, seed 0,
+ * presence and frequency penalties 0. */
 fb_sampler_config fb_sampler_config_default(void);
 /* Checks every field; FB_ERR_INVALID_ARG naming the field on failure. */
 fb_status fb_sampler_config_validate(const fb_sampler_config *cfg, int vocab_size);

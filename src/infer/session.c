@@ -73,7 +73,7 @@ fb_session_options fb_session_options_default(void) {
 
 fb_gen_params fb_gen_params_default(void) {
     fb_gen_params p = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .repetition_penalty = 1.0f,
-                       .repetition_window = 64, .seed = 0, .max_tokens = 0, .max_positions = 0, .slide = 1,
+                       .repetition_window = 64, .presence_penalty = 0.0f, .frequency_penalty = 0.0f, .seed = 0, .max_tokens = 0, .max_positions = 0, .slide = 1,
                        .stop_at_eos = 1, .logprobs = 0, .n_stops = 0};
     return p;
 }
@@ -168,7 +168,7 @@ static fb_status slot_configure(fb_session *s, seq_slot *q, const fb_gen_params 
     if (p.max_tokens < 0 || p.max_positions < 0) return fb_fail(FB_ERR_INVALID_ARG, "sequence: max_tokens and max_positions must be >= 0");
     fb_sampler_config sc = {.temperature = p.temperature, .top_k = p.top_k, .top_p = p.top_p, .min_p = p.min_p,
                             .repetition_penalty = p.repetition_penalty, .repetition_window = p.repetition_window,
-                            .seed = p.seed};
+                            .seed = p.seed, .presence_penalty = p.presence_penalty, .frequency_penalty = p.frequency_penalty};
     fb_sampler *smp = NULL;
     FB_TRY(fb_sampler_init(&smp, &sc, s->V));
     char *stops[FB_MAX_STOPS] = {0};
@@ -448,10 +448,14 @@ static fb_status prefill(fb_session *s, int k, seq_slot *q, int *budget) {
     if (fb_kv_len(&e->kv, k) == 0) {
         /* Admission by free blocks: a sequence not yet holding the cache (new,
          * or preempted) starts only when its whole input and one more token
-         * fit, so a preempted sequence waits instead of thrashing. */
+         * fit with a block to spare for every sequence already running, so a
+         * preempted sequence waits instead of thrashing. */
         const fb_kv_stats ks = fb_kv_get_stats(&e->kv);
+        int running = 0;   /* room for the next block of every sequence holding the cache: else the
+                              next step is full again and the newest is preempted (a livelock) */
+        for (int j = 0; j < s->max_seqs; j++) running += j != k && fb_kv_len(&e->kv, j) > 0;
         const int need = (q->n - q->base + 1 + e->kv.block_size - 1) / e->kv.block_size;
-        if (need > ks.blocks_free + ks.blocks_cached) {
+        if (need + running > ks.blocks_free + ks.blocks_cached) {
             if (ks.blocks_used == 0)
                 return fb_fail(FB_ERR_KV_FULL, "sequence %d needs %d KV blocks of %d tokens, the whole pool holds %d", k, need,
                                e->kv.block_size, ks.blocks_total);

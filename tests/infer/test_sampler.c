@@ -1,6 +1,6 @@
 /* Sampler: config validation, greedy ties, top-k = 1, distributions of
  * temperature / top-k / top-p / min-p (chi-square), run.c equivalence,
- * reproducibility, repetition penalty, bad logits. */
+ * reproducibility, repetition, presence and frequency penalties, bad logits. */
 #include "infer/sampler.h"
 #include "test_util.h"
 #include <math.h>
@@ -36,6 +36,8 @@ static void test_validation(void) {
     c = d; c.min_p = 1.5f; check_invalid(c, 10, "min_p");
     c = d; c.repetition_penalty = 0.0f; check_invalid(c, 10, "repetition_penalty");
     c = d; c.repetition_window = -2; check_invalid(c, 10, "repetition_window");
+    c = d; c.presence_penalty = NAN; check_invalid(c, 10, "presence_penalty");
+    c = d; c.frequency_penalty = INFINITY; check_invalid(c, 10, "frequency_penalty");
     check_invalid(d, 0, "vocab_size");
     fb_sampler *s = make(d, 10);
     fb_sampler_free(s);
@@ -307,6 +309,61 @@ static void test_penalty(void) {
     fb_sampler_free(s);
 }
 
+/* OpenAI presence/frequency penalties: logit -= presence + frequency x count
+ * for each distinct token of the window, after the repetition penalty. */
+static void test_presence_frequency(void) {
+    fb_sampler_config c = fb_sampler_config_default();
+    c.temperature = 0.0f;
+    c.repetition_window = 4;
+    c.presence_penalty = 0.5f;
+    c.frequency_penalty = 0.25f;
+    fb_sampler *s = make(c, 6);
+    float l[6] = {3.0f, 2.9f, 1.0f, -1.0f, 0.0f, 2.5f};
+    int32_t recent[6] = {0, 0, 0, 2, 0, 3};   /* window = last 4: {0, 2, 0, 3} */
+    /* token 0: 3 - 0.5 - 2 x 0.25 = 2.0 loses to token 1 (2.9) */
+    FB_CHECK(fb_sampler_sample(s, l, recent, 6) == 1, "presence/frequency did not move the argmax");
+    FB_CHECK(fabsf(l[0] - 2.0f) < 1e-6f, "token 0 (twice in the window): got %g, want 2", (double)l[0]);
+    FB_CHECK(fabsf(l[2] - 0.25f) < 1e-6f, "token 2 (once): got %g, want 0.25", (double)l[2]);
+    FB_CHECK(fabsf(l[3] - -1.75f) < 1e-6f, "token 3 (once, negative): got %g, want -1.75", (double)l[3]);
+    FB_CHECK(l[1] == 2.9f && l[4] == 0.0f && l[5] == 2.5f, "tokens outside the window changed");
+    fb_sampler_free(s);
+    /* with the repetition penalty first: (3 / 2) - 0.5 - 0.25 x 2 = 0.5 */
+    c.repetition_penalty = 2.0f;
+    s = make(c, 6);
+    float l2[6] = {3.0f, 2.9f, 1.0f, -1.0f, 0.0f, 2.5f};
+    (void)fb_sampler_sample(s, l2, recent, 6);
+    FB_CHECK(fabsf(l2[0] - 0.5f) < 1e-6f, "repetition then presence/frequency: got %g, want 0.5", (double)l2[0]);
+    FB_CHECK(fabsf(l2[3] - -2.75f) < 1e-6f, "negative logit x penalty then -0.75: got %g", (double)l2[3]);
+    fb_sampler_free(s);
+    /* negative penalties encourage repetition; a zero window turns them off */
+    c.repetition_penalty = 1.0f;
+    c.presence_penalty = -1.0f;
+    c.frequency_penalty = 0.0f;
+    s = make(c, 6);
+    float l3[6] = {0.0f, 0.5f, 0.0f, 0.0f, 0.0f, 0.0f};
+    int32_t rec3[1] = {4};
+    FB_CHECK(fb_sampler_sample(s, l3, rec3, 1) == 4, "negative presence penalty did not favour the seen token");
+    fb_sampler_free(s);
+    c.repetition_window = 0;
+    s = make(c, 6);
+    float l4[6] = {0.0f, 0.5f, 0.0f, 0.0f, 0.0f, 0.0f};
+    FB_CHECK(fb_sampler_sample(s, l4, rec3, 1) == 1 && l4[4] == 0.0f, "window 0 still penalised");
+    fb_sampler_free(s);
+    /* sampled (not greedy): the same draw as without penalties when the window is empty */
+    fb_sampler_config d = fb_sampler_config_default();
+    d.seed = 5;
+    fb_sampler_config e = d;
+    e.presence_penalty = 1.0f;
+    e.frequency_penalty = 1.0f;
+    fb_sampler *sd = make(d, 6), *se = make(e, 6);
+    for (int i = 0; i < 50; i++) {
+        float a[6] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f}, b[6] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
+        FB_CHECK(fb_sampler_sample(sd, a, NULL, 0) == fb_sampler_sample(se, b, NULL, 0), "draw %d differs", i);
+    }
+    fb_sampler_free(sd);
+    fb_sampler_free(se);
+}
+
 static void test_bad_logits(void) {
     fb_sampler_config c = fb_sampler_config_default();
     for (int greedy = 0; greedy < 2; greedy++) {
@@ -348,6 +405,7 @@ int main(void) {
     test_topk_selection();
     test_seed();
     test_penalty();
+    test_presence_frequency();
     test_bad_logits();
     return fb_test_finish("test_sampler");
 }

@@ -1,0 +1,9 @@
+/* libmicrohttpd front end of flashblock serve (http.c). */
+#ifndef FB_SERVER_HTTP_H
+#define FB_SERVER_HTTP_H
+struct MHD_Daemon;
+struct srv;
+/* Serve on an already listening socket: one thread per connection. */
+struct MHD_Daemon *srv_http_start(struct srv *S, int listen_fd, int ipv6);
+void srv_http_stop(struct MHD_Daemon *d);
+#endif

@@ -1,0 +1,23 @@
+# flashblock serve (built when libmicrohttpd is found): chat templates in C,
+# then the server itself on loopback (127.0.0.1, port 0) driven by Python's
+# http.client: flags and startup errors, the OpenAI API and its errors,
+# concurrency (batch-independent outputs, preemption, cancellation, 429),
+# and the chat page in headless Chromium. Each starts and stops its own
+# server; all of them take about half a minute.
+fb_add_test(test_chat_template server/test_chat_template.c)
+target_link_libraries(test_chat_template PRIVATE fb_server)
+add_test(NAME server_chat_template COMMAND test_chat_template)
+fb_add_test(test_server_util server/test_server_util.c)
+target_link_libraries(test_server_util PRIVATE fb_server)
+add_test(NAME server_util COMMAND test_server_util)
+
+set(FB_SERVER_TEST_DIR ${CMAKE_CURRENT_SOURCE_DIR}/server)
+add_test(NAME server_cli COMMAND ${FB_SERVER_TEST_DIR}/test_serve_cli.sh $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR})
+add_test(NAME server_api COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/test_api.py $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR})
+add_test(NAME server_concurrency COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/test_concurrency.py
+         $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR})
+add_test(NAME server_chat_page COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/test_chat_page.py
+         $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR} ${CMAKE_CURRENT_BINARY_DIR}/server/chat_page.png)
+set_tests_properties(server_cli server_api server_concurrency server_chat_page PROPERTIES
+                     SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS server)
+set_tests_properties(server_chat_template server_util PROPERTIES LABELS server)
