@@ -140,7 +140,9 @@ void      fb_model_init_random(fb_model *m, uint64_t seed);
 size_t    fb_model_num_params(const fb_model *m);
 
 /* Parameter tensors: index 0..fb_model_num_tensors()-1, each with its GGUF
- * name, shape ([out, in] for linear weights) and data. */
+ * name, shape ([out, in] for linear weights) and data (fb_model_tensor: NULL
+ * for a tensor held only as Q8_0, in a model loaded for quantized
+ * inference). */
 int         fb_model_num_tensors(const fb_model *m);
 const char *fb_model_tensor_name(const fb_model *m, int i);
 float      *fb_model_tensor(fb_model *m, int i, int *ndim, int64_t shape[2]);

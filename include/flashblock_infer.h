@@ -57,6 +57,29 @@ typedef struct fb_llm fb_llm;
  * model's vocabulary size, as run.c does). llama2.c and llm.c files carry no
  * tokenizer and need one. */
 fb_status fb_llm_load(fb_llm **out, const char *model_path, const char *tokenizer);
+
+/* How the weights are held in memory. */
+typedef enum fb_weights {
+    /* fp32 (default): sessions run fp32, or Q8_0 copies quantized from it
+     * when they ask for q8 (held beside the fp32 weights). */
+    FB_WEIGHTS_F32 = 0,
+    /* Q8_0 only, for sessions with q8 = 1: every matrix whose rows are whole
+     * 32-value blocks — each layer's linear layers, the LM head and the
+     * token embedding (one tensor when tied) — goes straight from the file
+     * into Q8_0 (Q8_0 GGUF blocks copied as they are; f32, f16, bf16 and
+     * llama2.c int8 weights quantized row by row, the same blocks the
+     * fp32 route's quantizer gives) and is never held as fp32. Norms,
+     * biases and learned positions stay fp32. The token embedding is read
+     * by dequantizing the token's row. */
+    FB_WEIGHTS_Q8_0 = 1,
+} fb_weights;
+
+typedef struct fb_llm_load_options {
+    fb_weights weights;
+} fb_llm_load_options;
+
+/* fb_llm_load with options (NULL: the defaults, all zero). */
+fb_status fb_llm_load_ex(fb_llm **out, const char *model_path, const char *tokenizer, const fb_llm_load_options *opt);
 void      fb_llm_free(fb_llm *llm);
 const fb_model_config *fb_llm_config(const fb_llm *llm);
 const fb_tokenizer    *fb_llm_tokenizer(const fb_llm *llm);
@@ -64,7 +87,9 @@ const fb_tokenizer    *fb_llm_tokenizer(const fb_llm *llm);
 const char *fb_llm_format(const fb_llm *llm);
 /* 1 when the file stores Q8_0 (GGUF) or int8 (llama2.c v2) weights. */
 int         fb_llm_quantized_source(const fb_llm *llm);
-/* Bytes of weights held in memory for this model. */
+/* How its weights are held (fb_llm_load_options.weights). */
+fb_weights  fb_llm_weights(const fb_llm *llm);
+/* Bytes of weights held in memory for this model (fp32 and Q8_0). */
 size_t      fb_llm_weight_bytes(const fb_llm *llm);
 
 /* ---- sessions -------------------------------------------------------------- */
@@ -73,7 +98,10 @@ typedef struct fb_session_options {
     int max_seqs;     /* sequences alive at once (default 1) */
     int ctx;          /* tokens per sequence; 0 = the model's context */
     int max_batch;    /* tokens per engine call: prefill chunk size (default 512) */
-    int q8;           /* 1: Q8_0 weights for every linear layer */
+    int q8;           /* 1: Q8_0 weights for every linear layer: the llm's own when it
+                         was loaded with FB_WEIGHTS_Q8_0, else quantized from its fp32
+                         weights for this session. Must be 1 for an FB_WEIGHTS_Q8_0
+                         llm (FB_ERR_UNSUPPORTED otherwise). */
     /* Paged KV cache: blocks of kv_block_size tokens (default 16) from a pool
      * of kv_blocks blocks, or as many as kv_mem_mib MiB hold; both 0: room
      * for max_seqs full contexts (never full). A smaller pool lets many

@@ -76,7 +76,9 @@ int fb_cmd_eval(int argc, char **argv) {
     size_t n = 0;
     int rc = 1;
     fb_model_format fmt;
-    if (fb_model_load_any(model_path, &m, &tok, &fmt, NULL) != FB_OK) return fb_cli_error("%s", fb_last_error());
+    /* --q8: the matrices go from the file straight into Q8_0 (no fp32 copy) */
+    if (fb_model_load_weights(model_path, q8 ? FB_MODEL_Q8_0 : FB_MODEL_F32, &m, &tok, &fmt, NULL) != FB_OK)
+        return fb_cli_error("%s", fb_last_error());
     if (tok_spec) {
         fb_tokenizer_free(tok);
         tok = NULL;

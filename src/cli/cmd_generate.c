@@ -36,7 +36,7 @@ static void usage(FILE *f) {
             "  --parallel N       decode N samples of the prompt together (sample k: seed + k)\n"
             "  --prompts FILE     one prompt per line, decoded together\n"
             "  --batch-size N     prefill chunk (default 512)\n"
-            "  --q8               Q8_0 int8 weights for the matmuls\n"
+            "  --q8               Q8_0 int8 weights for the matmuls, loaded as Q8_0 (no fp32 copy)\n"
             "  --threads N  --quiet (no speed report on stderr)\n"
             "MODEL: flashblock checkpoint (.safetensors), GGUF (llama), llama2.c .bin (v0/v1/v2), llm.c .bin.\n"
             "TOKENIZER: llama2c tokenizer.bin, gpt2:DIR, byte, or a trained vocabulary (default: the model's own).\n");
@@ -95,7 +95,9 @@ int fb_cmd_generate(int argc, char **argv) {
     const char *plist[MAX_SEQS];
     int seq_ids[MAX_SEQS];
     fb_seq_event events[MAX_SEQS];
-    if (fb_llm_load(&llm, model_path, tok_spec) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
+    /* --q8: every matrix goes from the file straight into Q8_0 */
+    const fb_llm_load_options lo = {.weights = q8 ? FB_WEIGHTS_Q8_0 : FB_WEIGHTS_F32};
+    if (fb_llm_load_ex(&llm, model_path, tok_spec, &lo) != FB_OK) { fb_cli_error("%s", fb_last_error()); goto done; }
     const fb_model_config *mc = fb_llm_config(llm);
     if (ctx == 0) ctx = mc->max_seq;
     if (mc->block.positions == FB_POS_LEARNED && ctx > mc->max_seq) {

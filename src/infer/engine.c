@@ -8,15 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Q8_0 copies of every matrix, per layer in fb_block_matrix order, then the
- * LM head. */
+/* Q8_0 matrices, per layer in fb_block_matrix order, then the LM head: the
+ * model's own Q8_0 store when it was loaded with Q8_0 weights (borrowed),
+ * else copies quantized here from its fp32 weights (owned). */
 typedef struct q8_weights {
-    void **w;          /* [n_layers·FB_BM_COUNT + 1] (last: LM head); NULL = keep fp32 */
+    const void **w;    /* [n_layers·FB_BM_COUNT + 1] (last: LM head); NULL = keep fp32 */
+    int owned;
 } q8_weights;
 
 
 static fb_status build_q8(fb_engine *e) {
     fb_model *m = e->m;
+    if (m->n_q8) {   /* the slots are in the same order (model.h) */
+        q8_weights *q = calloc(1, sizeof *q);
+        if (!q) return fb_fail(FB_ERR_OOM, "q8: out of memory");
+        q->w = m->q8;
+        e->q8 = q;
+        return FB_OK;
+    }
     const fb_block_config *c = &m->cfg.block;
     const int L = m->cfg.n_layers;
     const int64_t C = c->d_model, D = C / c->n_heads, QKV = (c->n_heads + 2 * c->n_kv_heads) * D, F = c->d_ff;
@@ -25,6 +34,7 @@ static fb_status build_q8(fb_engine *e) {
     if (!q) return fb_fail(FB_ERR_OOM, "q8: out of memory");
     q->w = calloc((size_t)L * FB_BM_COUNT + 1, sizeof(void *));
     if (!q->w) { free(q); return fb_fail(FB_ERR_OOM, "q8: out of memory"); }
+    q->owned = 1;
     e->q8 = q;
     for (int l = 0; l <= L; l++) {
         for (int k = 0; k < (l < L ? FB_BM_COUNT : 1); k++) {
@@ -58,6 +68,9 @@ fb_status fb_engine_init(fb_engine *e, fb_model *m, const fb_engine_options *o) 
     const fb_block_config *c = &m->cfg.block;
     if (c->positions == FB_POS_LEARNED && o->max_T > m->cfg.max_seq)
         return fb_fail(FB_ERR_SHAPE, "context %d exceeds the model's %d learned positions", o->max_T, m->cfg.max_seq);
+    if (m->n_q8 && !o->q8)
+        return fb_fail(FB_ERR_UNSUPPORTED, "engine: the model was loaded with Q8_0 weights only (no fp32 copy of its "
+                                           "matrices): run it with Q8_0 weights (q8 = 1), or load it with fp32 weights");
     e->m = m;
     e->max_rows = o->max_rows;
     const size_t R = (size_t)o->max_rows, C = (size_t)c->d_model, V = (size_t)m->cfg.vocab_size;
@@ -90,11 +103,11 @@ fb_status fb_engine_init(fb_engine *e, fb_model *m, const fb_engine_options *o) 
 void fb_engine_free(fb_engine *e) {
     if (!e) return;
     q8_weights *q = e->q8;
-    if (q) {
-        for (int i = 0; i < e->m->cfg.n_layers * FB_BM_COUNT + 1; i++) free(q->w[i]);
+    if (q && q->owned) {
+        for (int i = 0; i < e->m->cfg.n_layers * FB_BM_COUNT + 1; i++) free((void *)q->w[i]);
         free(q->w);
-        free(q);
     }
+    free(q);
     free(e->ws);
     free(e->pos);
     free(e->spans);
@@ -154,11 +167,13 @@ fb_status fb_engine_step(fb_engine *e, int n, const int *seq, const int32_t *ids
     /* KV blocks for the new positions, before any work: running out is a status */
     for (int k = 0; k < n_spans; k++) FB_TRY(fb_kv_reserve(kv, e->spans[k].seq, e->spans[k].pos0 + e->spans[k].n));
 
-    /* embedding */
+    /* embedding: the token's row, dequantized when the model holds it as Q8_0 */
     const float *wte = m->params + m->off_wte, *wpe = c->positions == FB_POS_LEARNED ? m->params + m->off_wpe : NULL;
+    const uint8_t *wte_q8 = fb_model_q8(m, fb_model_q8_slot_emb(m));
     for (int r = 0; r < n; r++) {
         float *xr = e->x + (size_t)r * C;
-        memcpy(xr, wte + (size_t)ids[r] * C, sizeof(float) * (size_t)C);
+        if (wte_q8) fb_q8_0_dequantize_row(xr, wte_q8 + (size_t)ids[r] * fb_q8_0_row_bytes(C), C);
+        else memcpy(xr, wte + (size_t)ids[r] * C, sizeof(float) * (size_t)C);
         if (wpe) for (int64_t k = 0; k < C; k++) xr[k] += wpe[(size_t)pos[r] * C + k];
     }
     /* the blocks: the same step sequence as training, attention over the cache */

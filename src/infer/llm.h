@@ -10,5 +10,6 @@ struct fb_llm {
     fb_tokenizer *tok;
     fb_model_format fmt;
     int q8_source;
+    fb_weights weights;
 };
 #endif

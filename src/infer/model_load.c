@@ -19,19 +19,49 @@ const char *fb_model_format_name(fb_model_format f) {
     return "?";
 }
 
-static float *tensor_ptr(fb_model *m, const char *name) {
-    int i = fb_model_find_tensor(m, name);
-    return i < 0 ? NULL : fb_model_tensor(m, i, NULL, NULL);
+/* Where a source tensor's rows go: model tensor i from its row row0, as
+ * fp32 at f32, or (f32 NULL) as Q8_0 rows of the model's Q8_0 store. */
+typedef struct { fb_model *m; int i; int64_t row0; float *f32; } dest;
+
+static dest dest_index(fb_model *m, int i, int64_t row0) {
+    dest d = {m, i, row0, NULL};
+    if (i >= 0 && m->tensors[i].q8 < 0) d.f32 = m->params + m->tensors[i].offset + (size_t)row0 * (size_t)m->tensors[i].shape[1];
+    return d;
 }
+static dest dest_named(fb_model *m, const char *name) { return dest_index(m, fb_model_find_tensor(m, name), 0); }
+static dest dest_block(fb_model *m, int l, fb_block_param p, int64_t row0) { return dest_index(m, fb_model_block_tensor(m, l, p), row0); }
 
 /* ---- llama2.c ------------------------------------------------------------ */
+typedef struct { const fb_llama2c *f; const fb_llama2c_tensor *t; } l2c_rows;
+
+static fb_status l2c_row(const void *ctx, uint64_t r, float *out) {
+    const l2c_rows *q = ctx;
+    return fb_llama2c_row_f32(q->t, r, out, q->f->cfg.group_size);
+}
+
+static void l2c_done(const void *ctx, uint64_t r0, uint64_t r1) {
+    const l2c_rows *q = ctx;
+    (void)r0;   /* from the tensor's start: a page across two chunks goes with the second */
+    if (q->t->f32) fb_mapped_file_done_with(&q->f->file, q->t->f32, r1 * q->t->cols * sizeof(float));
+    else fb_mapped_file_done_with(&q->f->file, q->t->q, r1 * q->t->cols);
+}
+
 /* Rows are copied (dequantized for v2) in parallel: loading is page faults
- * on the source mapping and the destination, which both cores can serve. */
-static fb_status copy_l2c(const fb_llama2c *f, const fb_llama2c_tensor *t, float *dst) {
+ * on the source mapping and the destination, which both cores can serve.
+ * Into a Q8_0 tensor, each row is quantized through a row buffer. */
+static fb_status copy_l2c(const fb_llama2c *f, const fb_llama2c_tensor *t, dest d) {
+    if (d.i < 0) return fb_fail(FB_ERR_FORMAT, "llama2.c: no model tensor for a %llux%llu tensor", (unsigned long long)t->rows,
+                                (unsigned long long)t->cols);
     int failed = 0;
-    #pragma omp parallel for schedule(static) if (t->rows * t->cols > (1u << 16)) reduction(| : failed)
-    for (int64_t r = 0; r < (int64_t)t->rows; r++)
-        failed |= fb_llama2c_row_f32(t, (uint64_t)r, dst + (uint64_t)r * t->cols, f->cfg.group_size) != FB_OK;
+    if (!d.f32) {
+        const l2c_rows q = {f, t};
+        FB_TRY(fb_model_fill_q8(d.m, d.i, d.row0, (int64_t)t->rows, l2c_row, NULL, l2c_done, &q, NULL));
+    } else {
+        float *dst = d.f32;
+        #pragma omp parallel for schedule(static) if (t->rows * t->cols > (1u << 16)) reduction(| : failed)
+        for (int64_t r = 0; r < (int64_t)t->rows; r++)
+            failed |= fb_llama2c_row_f32(t, (uint64_t)r, dst + (uint64_t)r * t->cols, f->cfg.group_size) != FB_OK;
+    }
     if (t->f32) fb_mapped_file_done_with(&f->file, t->f32, t->rows * t->cols * sizeof(float));
     else fb_mapped_file_done_with(&f->file, t->q, t->rows * t->cols);
     return failed ? fb_fail(FB_ERR_FORMAT, "llama2.c: cannot read a %llux%llu tensor", (unsigned long long)t->rows,
@@ -39,7 +69,7 @@ static fb_status copy_l2c(const fb_llama2c *f, const fb_llama2c_tensor *t, float
                   : FB_OK;
 }
 
-static fb_status load_llama2c(const char *path, fb_model **out, int *q8) {
+static fb_status load_llama2c(const char *path, fb_model **out, int *q8, fb_model_weights w) {
     fb_llama2c f;
     FB_TRY(fb_llama2c_open(&f, path));
     const fb_llama2c_config *c = &f.cfg;
@@ -50,27 +80,25 @@ static fb_status load_llama2c(const char *path, fb_model **out, int *q8) {
     mc.max_seq = c->seq_len;
     mc.tied = c->shared_classifier;
     fb_model *m = NULL;   /* sizes checked against the file size at open; inference: no gradients */
-    fb_status s = fb_model_plan(&m, &mc);
+    fb_status s = fb_model_plan_weights(&m, &mc, w);
     if (s != FB_OK) { fb_llama2c_close(&f); return fb_fail(FB_ERR_FORMAT, "%s: unusable config: %s", path, fb_last_error()); }
     if ((s = fb_model_alloc(m, 0)) != FB_OK) { fb_model_free(m); fb_llama2c_close(&f); return s; }
-    const size_t dim = (size_t)c->dim, kv = (size_t)c->kv_dim;
-    s = copy_l2c(&f, &f.token_embedding, tensor_ptr(m, "token_embd.weight"));
-    if (s == FB_OK) s = copy_l2c(&f, &f.rms_final, tensor_ptr(m, "output_norm.weight"));
-    if (s == FB_OK && !mc.tied) s = copy_l2c(&f, &f.wcls, tensor_ptr(m, "output.weight"));
+    const int64_t dim = c->dim, kv = c->kv_dim;
+    s = copy_l2c(&f, &f.token_embedding, dest_named(m, "token_embd.weight"));
+    if (s == FB_OK) s = copy_l2c(&f, &f.rms_final, dest_named(m, "output_norm.weight"));
+    if (s == FB_OK && !mc.tied) s = copy_l2c(&f, &f.wcls, dest_named(m, "output.weight"));
     for (int l = 0; s == FB_OK && l < c->n_layers; l++) {
         const fb_llama2c_layer *L = &f.layers[l];
-        float *p = fb_model_block_params(m, l);
-        const fb_block_layout *B = &m->blk;
-        float *qkv = p + B->offset[FB_P_ATTN_QKV_W];
-        s = copy_l2c(&f, &L->rms_att, p + B->offset[FB_P_ATTN_NORM_W]);
-        if (s == FB_OK) s = copy_l2c(&f, &L->wq, qkv);
-        if (s == FB_OK) s = copy_l2c(&f, &L->wk, qkv + dim * dim);
-        if (s == FB_OK) s = copy_l2c(&f, &L->wv, qkv + dim * dim + kv * dim);
-        if (s == FB_OK) s = copy_l2c(&f, &L->wo, p + B->offset[FB_P_ATTN_OUT_W]);
-        if (s == FB_OK) s = copy_l2c(&f, &L->rms_ffn, p + B->offset[FB_P_FFN_NORM_W]);
-        if (s == FB_OK) s = copy_l2c(&f, &L->w1, p + B->offset[FB_P_FFN_GATE_W]);
-        if (s == FB_OK) s = copy_l2c(&f, &L->w3, p + B->offset[FB_P_FFN_UP_W]);
-        if (s == FB_OK) s = copy_l2c(&f, &L->w2, p + B->offset[FB_P_FFN_DOWN_W]);
+        s = copy_l2c(&f, &L->rms_att, dest_block(m, l, FB_P_ATTN_NORM_W, 0));
+        /* q, k, v fill consecutive rows of the fused qkv; gate and up are adjacent */
+        if (s == FB_OK) s = copy_l2c(&f, &L->wq, dest_block(m, l, FB_P_ATTN_QKV_W, 0));
+        if (s == FB_OK) s = copy_l2c(&f, &L->wk, dest_block(m, l, FB_P_ATTN_QKV_W, dim));
+        if (s == FB_OK) s = copy_l2c(&f, &L->wv, dest_block(m, l, FB_P_ATTN_QKV_W, dim + kv));
+        if (s == FB_OK) s = copy_l2c(&f, &L->wo, dest_block(m, l, FB_P_ATTN_OUT_W, 0));
+        if (s == FB_OK) s = copy_l2c(&f, &L->rms_ffn, dest_block(m, l, FB_P_FFN_NORM_W, 0));
+        if (s == FB_OK) s = copy_l2c(&f, &L->w1, dest_block(m, l, FB_P_FFN_GATE_W, 0));
+        if (s == FB_OK) s = copy_l2c(&f, &L->w3, dest_block(m, l, FB_P_FFN_UP_W, 0));
+        if (s == FB_OK) s = copy_l2c(&f, &L->w2, dest_block(m, l, FB_P_FFN_DOWN_W, 0));
     }
     *q8 = c->version == 2;
     fb_llama2c_close(&f);
@@ -80,7 +108,37 @@ static fb_status load_llama2c(const char *path, fb_model **out, int *q8) {
 }
 
 /* ---- llm.c --------------------------------------------------------------- */
-static fb_status load_llmc(const char *path, fb_model **out) {
+typedef struct { const fb_llmc *f; fb_llmc_param p; uint64_t start, cols; } llmc_rows;
+
+static fb_status llmc_row(const void *ctx, uint64_t r, float *out) {
+    const llmc_rows *q = ctx;
+    return fb_llmc_read_f32(q->f, q->p, q->start + r * q->cols, q->cols, out);
+}
+
+static void llmc_drop(const fb_llmc *f, fb_llmc_param p, uint64_t start, uint64_t n) {
+    fb_mapped_file_done_with(&f->file, (const uint8_t *)f->params[p].data + start * f->elem_size, n * f->elem_size);
+}
+
+static void llmc_done(const void *ctx, uint64_t r0, uint64_t r1) {
+    const llmc_rows *q = ctx;
+    (void)r0;
+    llmc_drop(q->f, q->p, q->start, r1 * q->cols);
+}
+
+/* Elements [start, start + n) of parameter p into d (for Q8_0: n / cols
+ * rows), then their file pages are dropped. */
+static fb_status llmc_into(const fb_llmc *f, fb_llmc_param p, uint64_t start, uint64_t n, dest d) {
+    if (d.i < 0) return fb_fail(FB_ERR_FORMAT, "llm.c: no model tensor for %s", fb_llmc_param_name(p));
+    if (d.f32) FB_TRY(fb_llmc_read_f32(f, p, start, n, d.f32));
+    else {
+        const llmc_rows q = {f, p, start, (uint64_t)d.m->tensors[d.i].shape[1]};
+        FB_TRY(fb_model_fill_q8(d.m, d.i, d.row0, (int64_t)(n / q.cols), llmc_row, NULL, llmc_done, &q, NULL));
+    }
+    llmc_drop(f, p, start, n);   /* peak memory: weights, not weights + file */
+    return FB_OK;
+}
+
+static fb_status load_llmc(const char *path, fb_model **out, fb_model_weights w) {
     fb_llmc f;
     FB_TRY(fb_llmc_open(&f, path));
     const fb_llmc_config *c = &f.cfg;
@@ -91,14 +149,14 @@ static fb_status load_llmc(const char *path, fb_model **out) {
     mc.max_seq = c->max_seq_len;
     mc.tied = 1;
     fb_model *m = NULL;   /* sizes checked against the file size at open; inference: no gradients */
-    fb_status s = fb_model_plan(&m, &mc);
+    fb_status s = fb_model_plan_weights(&m, &mc, w);
     if (s != FB_OK) { fb_llmc_close(&f); return fb_fail(FB_ERR_FORMAT, "%s: unusable config: %s", path, fb_last_error()); }
     if ((s = fb_model_alloc(m, 0)) != FB_OK) { fb_model_free(m); fb_llmc_close(&f); return s; }
     const uint64_t C = (uint64_t)c->channels;
-    s = fb_llmc_read_f32(&f, FB_LLMC_WTE, 0, (uint64_t)c->vocab_size * C, tensor_ptr(m, "token_embd.weight"));
-    if (s == FB_OK) s = fb_llmc_read_f32(&f, FB_LLMC_WPE, 0, (uint64_t)c->max_seq_len * C, tensor_ptr(m, "position_embd.weight"));
-    if (s == FB_OK) s = fb_llmc_read_f32(&f, FB_LLMC_LNFW, 0, C, tensor_ptr(m, "output_norm.weight"));
-    if (s == FB_OK) s = fb_llmc_read_f32(&f, FB_LLMC_LNFB, 0, C, tensor_ptr(m, "output_norm.bias"));
+    s = llmc_into(&f, FB_LLMC_WTE, 0, (uint64_t)c->vocab_size * C, dest_named(m, "token_embd.weight"));
+    if (s == FB_OK) s = llmc_into(&f, FB_LLMC_WPE, 0, (uint64_t)c->max_seq_len * C, dest_named(m, "position_embd.weight"));
+    if (s == FB_OK) s = llmc_into(&f, FB_LLMC_LNFW, 0, C, dest_named(m, "output_norm.weight"));
+    if (s == FB_OK) s = llmc_into(&f, FB_LLMC_LNFB, 0, C, dest_named(m, "output_norm.bias"));
     static const struct { fb_llmc_param src; fb_block_param dst; } map[] = {
         {FB_LLMC_LN1W, FB_P_ATTN_NORM_W}, {FB_LLMC_LN1B, FB_P_ATTN_NORM_B}, {FB_LLMC_QKVW, FB_P_ATTN_QKV_W},
         {FB_LLMC_QKVB, FB_P_ATTN_QKV_B},  {FB_LLMC_ATTPROJW, FB_P_ATTN_OUT_W}, {FB_LLMC_ATTPROJB, FB_P_ATTN_OUT_B},
@@ -106,10 +164,9 @@ static fb_status load_llmc(const char *path, fb_model **out) {
         {FB_LLMC_FCB, FB_P_FFN_UP_B},     {FB_LLMC_FCPROJW, FB_P_FFN_DOWN_W}, {FB_LLMC_FCPROJB, FB_P_FFN_DOWN_B},
     };
     for (int l = 0; s == FB_OK && l < c->num_layers; l++) {
-        float *p = fb_model_block_params(m, l);
         for (size_t k = 0; s == FB_OK && k < sizeof map / sizeof map[0]; k++) {
             uint64_t n = m->blk.numel[map[k].dst];
-            s = fb_llmc_read_f32(&f, map[k].src, (uint64_t)l * n, n, p + m->blk.offset[map[k].dst]);
+            s = llmc_into(&f, map[k].src, (uint64_t)l * n, n, dest_block(m, l, map[k].dst, 0));
         }
     }
     fb_llmc_close(&f);
@@ -132,10 +189,22 @@ static fb_status gguf_u32(const fb_gguf *g, const char *path, const char *key, u
  * from, so a mismatch names the field that is wrong. */
 typedef struct { uint64_t n; const char *key; } gguf_dim;
 
-/* Checks tensor `name` against [rows, cols]; with dst, also converts it. The
- * loader runs every tensor once without dst before it allocates, so a header
- * whose sizes its tensors do not back is refused before any allocation. */
-static fb_status gguf_tensor_into(const fb_gguf *g, const char *path, const char *name, float *dst, gguf_dim rows,
+typedef struct { const fb_gguf *g; const fb_gguf_tensor *t; } gguf_rows;
+
+static fb_status gguf_row(const void *ctx, uint64_t r, float *out) { return fb_gguf_tensor_row_f32(((const gguf_rows *)ctx)->t, r, out); }
+
+static void gguf_done(const void *ctx, uint64_t r0, uint64_t r1) {
+    const gguf_rows *q = ctx;
+    (void)r0;
+    fb_mapped_file_done_with(&q->g->file, q->t->data, r1 * q->t->row_bytes);
+}
+
+/* Checks tensor `name` against [rows, cols]; with d, also converts it: to
+ * fp32, or into a Q8_0 tensor, where Q8_0 blocks are copied as they are
+ * (exact) and other types quantized row by row. The loader runs every
+ * tensor once without d before it allocates, so a header whose sizes its
+ * tensors do not back is refused before any allocation. */
+static fb_status gguf_tensor_into(const fb_gguf *g, const char *path, const char *name, const dest *d, gguf_dim rows,
                                   gguf_dim cols, int *q8) {
     const fb_gguf_tensor *t;
     FB_TRY(fb_gguf_get_tensor(g, name, &t));
@@ -144,8 +213,15 @@ static fb_status gguf_tensor_into(const fb_gguf *g, const char *path, const char
                        path, name, (unsigned long long)t->n_rows, (unsigned long long)t->ne[0], (unsigned long long)rows.n,
                        (unsigned long long)cols.n, rows.key, (unsigned long long)rows.n, cols.key, (unsigned long long)cols.n);
     if (t->type == FB_GGML_Q8_0) *q8 = 1;
-    if (!dst) return FB_OK;
-    FB_TRY(fb_gguf_tensor_to_f32(t, dst));
+    if (!d) return FB_OK;
+    if (d->i < 0) return fb_fail(FB_ERR_FORMAT, "%s: no model tensor for %s", path, name);
+    if (d->f32) FB_TRY(fb_gguf_tensor_to_f32(t, d->f32));
+    else {
+        const gguf_rows q = {g, t};
+        const int copy = t->type == FB_GGML_Q8_0;   /* same layout as ours, row for row */
+        FB_TRY(fb_model_fill_q8(d->m, d->i, d->row0, (int64_t)t->n_rows, copy ? NULL : gguf_row, copy ? t->data : NULL,
+                                gguf_done, &q, NULL));
+    }
     fb_mapped_file_done_with(&g->file, t->data, t->nbytes);   /* peak memory: weights, not weights + file */
     return FB_OK;
 }
@@ -189,34 +265,35 @@ static fb_status gguf_tensors(const fb_gguf *g, const char *path, fb_model *m, c
                 else rows = gpt2_dim(z, (uint64_t)t->shape[0]);
             }
             if (!strncmp(t->name, "blk.", 4)) FB_TRY(gguf_layer_tensor_present(g, path, t->name, z));
-            s = gguf_tensor_into(g, path, t->name, fill ? m->params + t->offset : NULL, rows, cols, q8);
+            const dest d = dest_index(m, i, 0);
+            s = gguf_tensor_into(g, path, t->name, fill ? &d : NULL, rows, cols, q8);
         }
         return s;
     }
-    const uint64_t C = z->C.n, KV = z->KV.n;
-    s = gguf_tensor_into(g, path, "token_embd.weight", fill ? tensor_ptr(m, "token_embd.weight") : NULL, z->V, z->C, q8);
-    if (s == FB_OK) s = gguf_tensor_into(g, path, "output_norm.weight", fill ? tensor_ptr(m, "output_norm.weight") : NULL, z->one, z->C, q8);
-    if (s == FB_OK && !m->cfg.tied) s = gguf_tensor_into(g, path, "output.weight", fill ? tensor_ptr(m, "output.weight") : NULL, z->V, z->C, q8);
+    const int64_t C = (int64_t)z->C.n, KV = (int64_t)z->KV.n;
+    dest d = {0};
+    s = gguf_tensor_into(g, path, "token_embd.weight", fill ? (d = dest_named(m, "token_embd.weight"), &d) : NULL, z->V, z->C, q8);
+    if (s == FB_OK) s = gguf_tensor_into(g, path, "output_norm.weight", fill ? (d = dest_named(m, "output_norm.weight"), &d) : NULL, z->one, z->C, q8);
+    if (s == FB_OK && !m->cfg.tied) s = gguf_tensor_into(g, path, "output.weight", fill ? (d = dest_named(m, "output.weight"), &d) : NULL, z->V, z->C, q8);
     for (uint32_t l = 0; s == FB_OK && l < z->layers; l++) {
-        float *p = fill ? fb_model_block_params(m, (int)l) : NULL;
-        const fb_block_layout *B = &m->blk;
-        float *qkv = fill ? p + B->offset[FB_P_ATTN_QKV_W] : NULL;
         char name[96];
-#define T(suffix, dst, rows, cols) \
+        /* q, k, v fill consecutive rows of the fused qkv; gate and up are adjacent */
+#define T(suffix, param, row0, rows, cols) \
     if (s == FB_OK) {                                                                                                   \
         snprintf(name, sizeof name, "blk.%u." suffix, l);                                                               \
         FB_TRY(gguf_layer_tensor_present(g, path, name, z));                                                           \
-        s = gguf_tensor_into(g, path, name, fill ? (dst) : NULL, rows, cols, q8);                                       \
+        if (fill) d = dest_block(m, (int)l, param, row0);                                                               \
+        s = gguf_tensor_into(g, path, name, fill ? &d : NULL, rows, cols, q8);                                          \
     }
-        T("attn_norm.weight", p + B->offset[FB_P_ATTN_NORM_W], z->one, z->C)
-        T("attn_q.weight", qkv, z->C, z->C)
-        T("attn_k.weight", qkv + C * C, z->KV, z->C)
-        T("attn_v.weight", qkv + C * C + KV * C, z->KV, z->C)
-        T("attn_output.weight", p + B->offset[FB_P_ATTN_OUT_W], z->C, z->C)
-        T("ffn_norm.weight", p + B->offset[FB_P_FFN_NORM_W], z->one, z->C)
-        T("ffn_gate.weight", p + B->offset[FB_P_FFN_GATE_W], z->ff, z->C)
-        T("ffn_up.weight", p + B->offset[FB_P_FFN_UP_W], z->ff, z->C)
-        T("ffn_down.weight", p + B->offset[FB_P_FFN_DOWN_W], z->C, z->ff)
+        T("attn_norm.weight", FB_P_ATTN_NORM_W, 0, z->one, z->C)
+        T("attn_q.weight", FB_P_ATTN_QKV_W, 0, z->C, z->C)
+        T("attn_k.weight", FB_P_ATTN_QKV_W, C, z->KV, z->C)
+        T("attn_v.weight", FB_P_ATTN_QKV_W, C + KV, z->KV, z->C)
+        T("attn_output.weight", FB_P_ATTN_OUT_W, 0, z->C, z->C)
+        T("ffn_norm.weight", FB_P_FFN_NORM_W, 0, z->one, z->C)
+        T("ffn_gate.weight", FB_P_FFN_GATE_W, 0, z->ff, z->C)
+        T("ffn_up.weight", FB_P_FFN_UP_W, 0, z->ff, z->C)
+        T("ffn_down.weight", FB_P_FFN_DOWN_W, 0, z->C, z->ff)
 #undef T
     }
     return s;
@@ -275,7 +352,7 @@ static fb_status gguf_tokenizer(const fb_gguf *g, const char *path, fb_tokenizer
     return s;
 }
 
-static fb_status load_gguf(const char *path, fb_model **out, fb_tokenizer **tok, int *q8) {
+static fb_status load_gguf(const char *path, fb_model **out, fb_tokenizer **tok, int *q8, fb_model_weights w) {
     fb_gguf g;
     FB_TRY(fb_gguf_open(&g, path));
     fb_model *m = NULL;
@@ -337,7 +414,7 @@ static fb_status load_gguf(const char *path, fb_model **out, fb_tokenizer **tok,
         mc.vocab_size = (int)emb->n_rows;
         mc.max_seq = (int)ctx;
         mc.tied = fb_gguf_find_tensor(&g, "output.weight") == NULL;
-        s = fb_model_plan(&m, &mc);
+        s = fb_model_plan_weights(&m, &mc, w);
         if (s != FB_OK) s = fb_fail(FB_ERR_FORMAT, "%s: unusable config: %s", path, fb_last_error());
     }
     if (s == FB_OK) s = gguf_tensors(&g, path, m, &z, q8);   /* shapes only */
@@ -363,6 +440,11 @@ fb_status fb_tokenizer_load_for_model(fb_tokenizer **out, const char *spec, int 
 }
 
 fb_status fb_model_load_any(const char *path, fb_model **m, fb_tokenizer **tok, fb_model_format *fmt, int *q8) {
+    return fb_model_load_weights(path, FB_MODEL_F32, m, tok, fmt, q8);
+}
+
+fb_status fb_model_load_weights(const char *path, fb_model_weights w, fb_model **m, fb_tokenizer **tok,
+                                fb_model_format *fmt, int *q8) {
     if (!path || !m || !tok) return fb_fail(FB_ERR_INVALID_ARG, "model load: NULL argument");
     *m = NULL;
     *tok = NULL;
@@ -384,12 +466,12 @@ fb_status fb_model_load_any(const char *path, fb_model **m, fb_tokenizer **tok, 
     else kind = FB_FMT_LLAMA2C;
     if (fmt) *fmt = kind;
     switch (kind) {
-    case FB_FMT_GGUF: return load_gguf(path, m, tok, q8);
-    case FB_FMT_LLMC: return load_llmc(path, m);
-    case FB_FMT_LLAMA2C: return load_llama2c(path, m, q8);
+    case FB_FMT_GGUF: return load_gguf(path, m, tok, q8, w);
+    case FB_FMT_LLMC: return load_llmc(path, m, w);
+    case FB_FMT_LLAMA2C: return load_llama2c(path, m, q8, w);
     case FB_FMT_SAFETENSORS: {
         fb_train_state st;
-        FB_TRY(fb_checkpoint_load(path, m, NULL, &st));
+        FB_TRY(fb_checkpoint_load_weights(path, w, m, NULL, &st));
         if (fb_tokenizer_load(tok, st.tokenizer) != FB_OK) *tok = NULL;   /* the caller may give -z */
         return FB_OK;
     }

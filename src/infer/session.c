@@ -89,6 +89,9 @@ fb_status fb_session_create(fb_session **out, fb_llm *llm, const fb_session_opti
     if (o.kv_block_size < 0 || o.kv_block_size > 4096)
         return fb_fail(FB_ERR_INVALID_ARG, "session: kv_block_size %d outside [1, 4096] (0: 16)", o.kv_block_size);
     if (o.kv_blocks < 0 || o.kv_mem_mib < 0) return fb_fail(FB_ERR_INVALID_ARG, "session: kv_blocks and kv_mem_mib must be >= 0");
+    if (llm->weights == FB_WEIGHTS_Q8_0 && !o.q8)
+        return fb_fail(FB_ERR_UNSUPPORTED, "session: the model was loaded with Q8_0 weights only (FB_WEIGHTS_Q8_0): "
+                                           "create the session with q8 = 1, or load it with FB_WEIGHTS_F32");
     if (o.ctx == 0) o.ctx = mc->max_seq;
     if (mc->block.positions == FB_POS_LEARNED && o.ctx > mc->max_seq)
         return fb_fail(FB_ERR_SHAPE, "session: ctx %d exceeds the model's %d learned positions", o.ctx, mc->max_seq);

@@ -244,14 +244,20 @@ const char *fb_safetensors_meta(const fb_safetensors *st, const char *key) {
     return NULL;
 }
 
-fb_status fb_st_tensor_to_f32(const fb_st_tensor *t, float *out) {
-    const uint8_t *p = t->data;
+fb_status fb_st_tensor_to_f32(const fb_st_tensor *t, float *out) { return fb_st_tensor_range_f32(t, 0, t->numel, out); }
+
+fb_status fb_st_tensor_range_f32(const fb_st_tensor *t, uint64_t start, uint64_t n, float *out) {
+    if (start > t->numel || n > t->numel - start)
+        return fb_fail(FB_ERR_INVALID_ARG, "tensor \"%s\": elements [%llu, +%llu) outside its %llu", t->name,
+                       (unsigned long long)start, (unsigned long long)n, (unsigned long long)t->numel);
+    const size_t es = k_dtypes[t->dtype].size;
+    const uint8_t *p = (const uint8_t *)t->data + start * es;
     switch (t->dtype) {
-    case FB_ST_F32: if (t->nbytes) memcpy(out, p, t->nbytes); return FB_OK;
-    case FB_ST_F16: for (uint64_t i = 0; i < t->numel; i++) out[i] = fb_f16_to_f32(fb_load_u16le(p + 2 * i)); return FB_OK;
-    case FB_ST_BF16: for (uint64_t i = 0; i < t->numel; i++) out[i] = fb_bf16_to_f32(fb_load_u16le(p + 2 * i)); return FB_OK;
+    case FB_ST_F32: if (n) memcpy(out, p, n * 4); return FB_OK;
+    case FB_ST_F16: for (uint64_t i = 0; i < n; i++) out[i] = fb_f16_to_f32(fb_load_u16le(p + 2 * i)); return FB_OK;
+    case FB_ST_BF16: for (uint64_t i = 0; i < n; i++) out[i] = fb_bf16_to_f32(fb_load_u16le(p + 2 * i)); return FB_OK;
     case FB_ST_F64:
-        for (uint64_t i = 0; i < t->numel; i++) { double d; memcpy(&d, p + 8 * i, 8); out[i] = (float)d; }
+        for (uint64_t i = 0; i < n; i++) { double d; memcpy(&d, p + 8 * i, 8); out[i] = (float)d; }
         return FB_OK;
     default:
         return fb_fail(FB_ERR_UNSUPPORTED, "tensor \"%s\": dtype %s cannot be converted to F32", t->name,

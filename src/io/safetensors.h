@@ -57,6 +57,8 @@ fb_status fb_safetensors_get(const fb_safetensors *st, const char *name, const f
 const char *fb_safetensors_meta(const fb_safetensors *st, const char *key);
 /* Converts an F32/F16/BF16/F64 tensor into n = t->numel floats. */
 fb_status fb_st_tensor_to_f32(const fb_st_tensor *t, float *out);
+/* Elements [start, start + n) of it (the same conversion), into n floats. */
+fb_status fb_st_tensor_range_f32(const fb_st_tensor *t, uint64_t start, uint64_t n, float *out);
 
 /* ---- writer ---------------------------------------------------------------- */
 typedef struct fb_st_write_tensor {

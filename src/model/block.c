@@ -30,7 +30,9 @@ static const char *const param_names[FB_P_COUNT] = {
 
 const char *fb_block_param_name(fb_block_param p) { return (p >= 0 && p < FB_P_COUNT) ? param_names[p] : NULL; }
 
-void fb_block_layout_compute(const fb_block_config *c, fb_block_layout *L) {
+void fb_block_layout_compute(const fb_block_config *c, fb_block_layout *L) { fb_block_layout_compute_stored(c, 0, L); }
+
+void fb_block_layout_compute_stored(const fb_block_config *c, unsigned unstored, fb_block_layout *L) {
     const size_t C = (size_t)c->d_model, D = C / (size_t)c->n_heads, F = (size_t)c->d_ff;
     const size_t QKV = ((size_t)c->n_heads + 2 * (size_t)c->n_kv_heads) * D;
     const int bias = c->bias, ln_bias = c->bias && c->norm == FB_NORM_LAYERNORM, glu = c->mlp == FB_MLP_SWIGLU;
@@ -54,6 +56,7 @@ void fb_block_layout_compute(const fb_block_config *c, fb_block_layout *L) {
     };
     size_t off = 0;
     for (int i = 0; i < FB_P_COUNT; i++) {
+        if (unstored & (1u << order[i].p)) continue;   /* offset 0, no floats */
         if (!order[i].glued) off = (off + 15) & ~(size_t)15;   /* 64-byte aligned */
         L->offset[order[i].p] = off;
         off += n[order[i].p];

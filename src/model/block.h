@@ -14,6 +14,11 @@ typedef struct fb_block_layout {
 /* Parameter offsets for a config (memory order keeps gate|up weights and
  * biases adjacent so SwiGLU's two projections are one GEMM). */
 void fb_block_layout_compute(const fb_block_config *c, fb_block_layout *out);
+/* The same with no storage for the parameters in unstored (a mask of
+ * 1u << fb_block_param): they keep their numel (the tensor's size) but take
+ * no floats, and their offset is 0, never to be read. A model loaded for
+ * quantized inference holds its matrices as Q8_0 only (model.h). */
+void fb_block_layout_compute_stored(const fb_block_config *c, unsigned unstored, fb_block_layout *out);
 
 /* Activations of one block forward for N = B·T tokens, in floats. */
 typedef struct fb_block_acts {

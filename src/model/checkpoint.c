@@ -24,6 +24,7 @@ static const char *pos_name(fb_pos_kind k) { return k == FB_POS_ROPE ? "rope" : 
 fb_status fb_checkpoint_save(const char *path, const fb_model *m, const fb_checkpoint_extra *extra,
                              const fb_train_state *st) {
     if (!path || !m) return fb_fail(FB_ERR_INVALID_ARG, "checkpoint save: NULL argument");
+    if (m->n_q8) return fb_fail(FB_ERR_UNSUPPORTED, "checkpoint save: the model holds Q8_0 weights only (loaded for quantized inference)");
     const int n_arrays = extra ? extra->n_arrays : 0, n_extra_meta = extra ? extra->n_meta : 0;
     if (extra && (n_arrays < 0 || n_extra_meta < 0 || (n_arrays && (!extra->prefix || !extra->data)) ||
                   (n_extra_meta && !extra->meta)))
@@ -199,6 +200,42 @@ static fb_status copy_tensor(const fb_safetensors *st, const char *path, const c
     return FB_OK;
 }
 
+/* Rows of a checkpoint tensor for a Q8_0 model tensor (fb_model_fill_q8). */
+typedef struct {
+    const fb_safetensors *st;
+    const fb_st_tensor *x;
+    const char *path;
+    uint64_t cols;
+} q8_rows;
+
+static fb_status q8_row(const void *ctx, uint64_t r, float *out) {
+    const q8_rows *q = ctx;
+    FB_TRY(fb_st_tensor_range_f32(q->x, r * q->cols, q->cols, out));
+    for (uint64_t k = 0; k < q->cols; k++)
+        if (!isfinite(out[k]))
+            return fb_fail(FB_ERR_NUMERIC, "%s: tensor %s holds a non-finite value at %llu", q->path, q->x->name,
+                           (unsigned long long)(r * q->cols + k));
+    return FB_OK;
+}
+
+static void q8_rows_done(const void *ctx, uint64_t r0, uint64_t r1) {
+    const q8_rows *q = ctx;
+    (void)r0;   /* from the tensor's start: a page across two chunks goes with the second */
+    const size_t es = fb_st_dtype_size(q->x->dtype);
+    fb_mapped_file_done_with(&q->st->file, q->x->data, r1 * q->cols * es);
+}
+
+/* Tensor `name` (shape already checked) into model tensor i, held as Q8_0:
+ * quantized row by row from the file, never whole as fp32. */
+static fb_status quantize_tensor(const fb_safetensors *st, const char *path, const char *name, fb_model *m, int i) {
+    const fb_st_tensor *x = fb_safetensors_find(st, name);
+    if (!x) return fb_fail(FB_ERR_FORMAT, "%s: tensor %s is missing", path, name);
+    const q8_rows q = {st, x, path, (uint64_t)m->tensors[i].shape[1]};
+    FB_TRY(fb_model_fill_q8(m, i, 0, m->tensors[i].shape[0], q8_row, NULL, q8_rows_done, &q, NULL));
+    fb_mapped_file_done_with(&st->file, x->data, x->nbytes);
+    return FB_OK;
+}
+
 fb_status fb_checkpoint_read_tensor(const fb_checkpoint *f, const char *name, const fb_model_tensor_info *t, float *dst) {
     if (!f || !name || !t || !dst) return fb_fail(FB_ERR_INVALID_ARG, "checkpoint read: NULL argument");
     return copy_tensor(&f->st, f->path, name, t, &f->cfg, dst);
@@ -211,7 +248,8 @@ void fb_checkpoint_close(fb_checkpoint *f) {
     free(f);
 }
 
-static fb_status load(const char *path, int with_grads, fb_model **out, fb_checkpoint **file, fb_train_state *ts) {
+static fb_status load(const char *path, int with_grads, fb_model_weights w, fb_model **out, fb_checkpoint **file,
+                      fb_train_state *ts) {
     if (!path || !out) return fb_fail(FB_ERR_INVALID_ARG, "checkpoint load: NULL argument");
     *out = NULL;
     if (file) *file = NULL;
@@ -223,12 +261,14 @@ static fb_status load(const char *path, int with_grads, fb_model **out, fb_check
     s = read_config(&f->st, path, &f->cfg, ts);
     /* every tensor's shape is checked before the header's sizes are trusted
      * with an allocation */
-    if (s == FB_OK) s = fb_model_plan(&m, &f->cfg);
+    if (s == FB_OK) s = fb_model_plan_weights(&m, &f->cfg, w);
     for (int i = 0; s == FB_OK && i < m->n_tensors; i++)
         s = copy_tensor(&f->st, path, m->tensors[i].name, &m->tensors[i], &f->cfg, NULL);
     if (s == FB_OK) s = fb_model_alloc(m, with_grads);
     for (int i = 0; s == FB_OK && i < m->n_tensors; i++)
-        s = copy_tensor(&f->st, path, m->tensors[i].name, &m->tensors[i], &f->cfg, m->params + m->tensors[i].offset);
+        s = m->tensors[i].q8 >= 0
+                ? quantize_tensor(&f->st, path, m->tensors[i].name, m, i)
+                : copy_tensor(&f->st, path, m->tensors[i].name, &m->tensors[i], &f->cfg, m->params + m->tensors[i].offset);
     if (s != FB_OK || !file) fb_checkpoint_close(f);
     if (s != FB_OK) { fb_model_free(m); return s; }
     if (file) *file = f;
@@ -237,9 +277,14 @@ static fb_status load(const char *path, int with_grads, fb_model **out, fb_check
 }
 
 fb_status fb_checkpoint_load(const char *path, fb_model **m, fb_checkpoint **file, fb_train_state *st) {
-    return load(path, 0, m, file, st);
+    return load(path, 0, FB_MODEL_F32, m, file, st);
+}
+
+fb_status fb_checkpoint_load_weights(const char *path, fb_model_weights w, fb_model **m, fb_checkpoint **file,
+                                     fb_train_state *st) {
+    return load(path, 0, w, m, file, st);
 }
 
 fb_status fb_checkpoint_load_for_training(const char *path, fb_model **m, fb_checkpoint **file, fb_train_state *st) {
-    return load(path, 1, m, file, st);
+    return load(path, 1, FB_MODEL_F32, m, file, st);
 }

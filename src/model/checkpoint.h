@@ -55,6 +55,11 @@ typedef struct fb_checkpoint fb_checkpoint;
  * to read more of it with the functions below; close it with
  * fb_checkpoint_close. On failure *m is NULL and nothing stays open. */
 fb_status fb_checkpoint_load(const char *path, fb_model **m, fb_checkpoint **file, fb_train_state *st);
+/* The same with the weights held as w: FB_MODEL_Q8_0 quantizes each matrix
+ * row by row from the file into the model's Q8_0 store (model.h), with no
+ * fp32 copy of it at any time. */
+fb_status fb_checkpoint_load_weights(const char *path, fb_model_weights w, fb_model **m, fb_checkpoint **file,
+                                     fb_train_state *st);
 /* The same with zeroed gradients, for training (train/checkpoint.h). */
 fb_status fb_checkpoint_load_for_training(const char *path, fb_model **m, fb_checkpoint **file, fb_train_state *st);
 /* Reads only the config and state (cheap; no tensors copied). */

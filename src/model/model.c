@@ -9,9 +9,16 @@
  *   lnf        [N, C] final norm output (+ its statistics)
  *   losses     [N]
  *   dres, dlnf [N, C] and one block-gradient scratch reused by all layers
+ *
+ * A model planned with FB_MODEL_Q8_0 (inference) holds its matrices in a
+ * second allocation, the Q8_0 store, one slot per matrix (model.h); those
+ * tensors take no floats in params, which then holds only what stays fp32
+ * (norms, biases, learned positions, matrices whose rows are not whole
+ * 32-value blocks).
  */
 #include "model/model.h"
 #include "core/error.h"
+#include "core/q8_0.h"
 #include "core/runtime.h"
 #include "ops/ops.h"
 #include <math.h>
@@ -41,29 +48,87 @@ static void add_tensor(fb_model *m, const char *name, size_t offset, int ndim, i
     t->shape[1] = ndim > 1 ? d1 : 1;
     t->numel = (size_t)d0 * (size_t)(ndim > 1 ? d1 : 1);
     t->decay = decay;
+    t->q8 = -1;
+    t->q8_row0 = 0;
 }
+
+/* The last tensor added is held as Q8_0 rows of slot `slot` from row row0. */
+static void last_in_q8(fb_model *m, int slot, int64_t row0) {
+    m->tensors[m->n_tensors - 1].q8 = slot;
+    m->tensors[m->n_tensors - 1].q8_row0 = row0;
+}
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 /* Planning builds the tensor table (names, shapes, offsets) and allocates no
  * parameter memory, so loaders can check a file's header against its tensors
  * before trusting its sizes; fb_model_alloc then allocates. */
-fb_status fb_model_plan(fb_model **out, const fb_model_config *cfg) {
+fb_status fb_model_plan(fb_model **out, const fb_model_config *cfg) { return fb_model_plan_weights(out, cfg, FB_MODEL_F32); }
+
+/* The block matrix (and row within it) a weight parameter belongs to. */
+static int block_matrix_of(fb_block_param p, const fb_block_config *c, int64_t *row0) {
+    *row0 = 0;
+    switch (p) {
+    case FB_P_ATTN_QKV_W: return FB_BM_QKV;
+    case FB_P_ATTN_OUT_W: return FB_BM_OUT;
+    case FB_P_FFN_GATE_W: return FB_BM_UP;
+    case FB_P_FFN_UP_W: *row0 = c->mlp == FB_MLP_SWIGLU ? c->d_ff : 0; return FB_BM_UP;
+    case FB_P_FFN_DOWN_W: return FB_BM_DOWN;
+    default: return -1;
+    }
+}
+
+fb_status fb_model_plan_weights(fb_model **out, const fb_model_config *cfg, fb_model_weights w) {
     if (!out) return fb_fail(FB_ERR_INVALID_ARG, "fb_model_plan: NULL output pointer");
     *out = NULL;
+    if (w != FB_MODEL_F32 && w != FB_MODEL_Q8_0) return fb_fail(FB_ERR_INVALID_ARG, "fb_model_plan: unknown weight type %d", (int)w);
     FB_TRY(fb_model_config_validate(cfg));
     fb_model *m = calloc(1, sizeof *m);
     if (!m) return fb_fail(FB_ERR_OOM, "fb_model_init: out of memory");
     m->cfg = *cfg;
     m->cfg.block.head_dim = cfg->block.d_model / cfg->block.n_heads;
     const fb_block_config *bc = &m->cfg.block;
-    fb_block_layout_compute(bc, &m->blk);
-    const size_t C = (size_t)bc->d_model, V = (size_t)cfg->vocab_size;
+    const size_t C = (size_t)bc->d_model, V = (size_t)cfg->vocab_size, F = (size_t)bc->d_ff;
+    const size_t D = C / (size_t)bc->n_heads, QKV = ((size_t)bc->n_heads + 2 * (size_t)bc->n_kv_heads) * D;
+    const size_t hF = bc->mlp == FB_MLP_SWIGLU ? 2 * F : F;
+    /* Q8_0 rows are whole 32-value blocks: matrices of other row lengths stay fp32 */
+    const int qC = w == FB_MODEL_Q8_0 && C % FB_Q8_0_BLOCK == 0, qF = w == FB_MODEL_Q8_0 && F % FB_Q8_0_BLOCK == 0;
+    unsigned unstored = 0;
+    if (qC) unstored |= 1u << FB_P_ATTN_QKV_W | 1u << FB_P_ATTN_OUT_W | 1u << FB_P_FFN_UP_W | 1u << FB_P_FFN_GATE_W;
+    if (qF) unstored |= 1u << FB_P_FFN_DOWN_W;
+    fb_block_layout_compute_stored(bc, unstored, &m->blk);
     const int learned = bc->positions == FB_POS_LEARNED, ln_bias = bc->norm == FB_NORM_LAYERNORM && bc->bias;
     m->tensors = calloc((size_t)cfg->n_layers * FB_P_COUNT + 8, sizeof *m->tensors);
-    if (!m->tensors) { free(m); return fb_fail(FB_ERR_OOM, "fb_model_init: out of memory"); }
+    if (w == FB_MODEL_Q8_0) {
+        m->n_q8 = cfg->n_layers * FB_BM_COUNT + 2;
+        m->q8_off = malloc(sizeof *m->q8_off * (size_t)m->n_q8);
+        m->q8 = calloc((size_t)m->n_q8, sizeof *m->q8);
+    }
+    if (!m->tensors || (m->n_q8 && (!m->q8_off || !m->q8))) { fb_model_free(m); return fb_fail(FB_ERR_OOM, "fb_model_init: out of memory"); }
+    /* the Q8_0 store's slots: per layer qkv, out, gate|up (or up), down; the LM head; the embedding */
+    for (int i = 0; i < m->n_q8; i++) m->q8_off[i] = SIZE_MAX;
+    for (int sl = 0; sl < m->n_q8 - 2; sl++) {
+        const int k = sl % FB_BM_COUNT;
+        const size_t rows = k == FB_BM_QKV ? QKV : k == FB_BM_UP ? hF : C, cols = k == FB_BM_DOWN ? F : C;
+        if (!(k == FB_BM_DOWN ? qF : qC)) continue;
+        m->q8_off[sl] = m->q8_bytes;
+        m->q8_bytes = align64(m->q8_bytes + rows * fb_q8_0_row_bytes((int64_t)cols));
+    }
+    if (qC) {
+        const int lm = fb_model_q8_slot_lm(m), emb = fb_model_q8_slot_emb(m);
+        m->q8_off[lm] = m->q8_bytes;
+        m->q8_bytes = align64(m->q8_bytes + V * fb_q8_0_row_bytes((int64_t)C));
+        if (cfg->tied) m->q8_off[emb] = m->q8_off[lm];   /* one tensor serves both */
+        else {
+            m->q8_off[emb] = m->q8_bytes;
+            m->q8_bytes = align64(m->q8_bytes + V * fb_q8_0_row_bytes((int64_t)C));
+        }
+    }
     size_t off = 0;
     m->off_wte = off;
     add_tensor(m, "token_embd.weight", off, 2, (int64_t)V, (int64_t)C, 0);
-    off = align16(off + V * C);
+    if (qC) last_in_q8(m, fb_model_q8_slot_emb(m), 0);
+    else off = align16(off + V * C);
     if (learned) {
         m->off_wpe = off;
         add_tensor(m, "position_embd.weight", off, 2, cfg->max_seq, (int64_t)C, 0);
@@ -82,6 +147,9 @@ fb_status fb_model_plan(fb_model **out, const fb_model_config *cfg) {
             if (p == FB_P_FFN_DOWN_W) { rows = (int64_t)C; cols = bc->d_ff; }
             if (is_w) add_tensor(m, name, base + m->blk.offset[p], 2, rows, cols, 1);
             else add_tensor(m, name, base + m->blk.offset[p], 1, (int64_t)n, 1, 0);
+            int64_t row0;
+            const int bm = block_matrix_of((fb_block_param)p, bc, &row0);
+            if (unstored & (1u << p)) last_in_q8(m, l * FB_BM_COUNT + bm, row0);
         }
     }
     off += (size_t)cfg->n_layers * m->blk.total;
@@ -97,7 +165,8 @@ fb_status fb_model_plan(fb_model **out, const fb_model_config *cfg) {
     if (!cfg->tied) {
         m->off_lm = off;
         add_tensor(m, "output.weight", off, 2, (int64_t)V, (int64_t)C, 1);
-        off = align16(off + V * C);
+        if (qC) last_in_q8(m, fb_model_q8_slot_lm(m), 0);
+        else off = align16(off + V * C);
     }
     m->n_floats = off;
     *out = m;
@@ -106,6 +175,7 @@ fb_status fb_model_plan(fb_model **out, const fb_model_config *cfg) {
 
 fb_status fb_model_alloc(fb_model *m, int with_grads) {
     if (!m || m->params) return fb_fail(FB_ERR_INVALID_ARG, "fb_model_alloc: no planned model, or already allocated");
+    if (m->n_q8 && with_grads) return fb_fail(FB_ERR_INVALID_ARG, "fb_model_alloc: a model with Q8_0 weights has no gradients");
     size_t bytes;
     if (!fb_mul_size(m->n_floats, sizeof(float), &bytes) || !(m->params = fb_aligned_alloc(bytes)) ||
         (with_grads && !(m->grads = fb_aligned_alloc(bytes)))) {
@@ -113,6 +183,15 @@ fb_status fb_model_alloc(fb_model *m, int with_grads) {
         m->params = NULL;
         return fb_fail(FB_ERR_OOM, "cannot allocate %zu parameters (%.1f MiB%s)", m->n_floats,
                        (double)m->n_floats * sizeof(float) / 1048576.0, with_grads ? " for the weights and as much for gradients" : "");
+    }
+    if (m->n_q8) {
+        if (!(m->q8_data = fb_aligned_alloc(m->q8_bytes))) {
+            free(m->params);
+            m->params = NULL;
+            return fb_fail(FB_ERR_OOM, "cannot allocate %.1f MiB of Q8_0 weights", (double)m->q8_bytes / 1048576.0);
+        }
+        memset(m->q8_data, 0, m->q8_bytes);
+        for (int i = 0; i < m->n_q8; i++) m->q8[i] = m->q8_off[i] == SIZE_MAX ? NULL : m->q8_data + m->q8_off[i];
     }
     memset(m->params, 0, bytes);
     if (with_grads) memset(m->grads, 0, bytes);
@@ -133,7 +212,73 @@ void fb_model_free(fb_model *m) {
     free(m->acts);
     free(m->tensors);
     free(m->blk_acts);
+    free(m->q8_data);
+    free(m->q8_off);
+    free(m->q8);
     free(m);
+}
+
+size_t fb_model_weight_bytes(const fb_model *m) { return m ? m->n_floats * sizeof(float) + (m->q8_data ? m->q8_bytes : 0) : 0; }
+
+/* The table holds token_embd, position_embd (learned), then each layer's
+ * parameters in fb_block_param order (those the config has), then the rest. */
+int fb_model_block_tensor(const fb_model *m, int l, fb_block_param p) {
+    if (!m || l < 0 || l >= m->cfg.n_layers || p < 0 || p >= FB_P_COUNT || !m->blk.numel[p]) return -1;
+    int per_layer = 0, before = 0;
+    for (int q = 0; q < FB_P_COUNT; q++) {
+        per_layer += m->blk.numel[q] != 0;
+        before += q < (int)p && m->blk.numel[q] != 0;
+    }
+    return 1 + (m->cfg.block.positions == FB_POS_LEARNED) + l * per_layer + before;
+}
+
+uint8_t *fb_model_tensor_q8_row(fb_model *m, int i, int64_t r) {
+    if (!m || !m->q8_data || i < 0 || i >= m->n_tensors || m->tensors[i].q8 < 0) return NULL;
+    const fb_model_tensor_info *t = &m->tensors[i];
+    return m->q8_data + m->q8_off[t->q8] + (size_t)(t->q8_row0 + r) * fb_q8_0_row_bytes(t->shape[1]);
+}
+
+fb_status fb_model_fill_q8(fb_model *m, int i, int64_t row0, int64_t rows, fb_row_get get, const void *q8src,
+                           fb_rows_done done, const void *ctx, int64_t *bad_row) {
+    if (bad_row) *bad_row = -1;
+    uint8_t *dst = fb_model_tensor_q8_row(m, i, row0 > 0 ? row0 : 0);
+    if (!dst || (!get && !q8src)) return fb_fail(FB_ERR_INVALID_ARG, "fb_model_fill_q8: no Q8_0 tensor %d, or no source", i);
+    const fb_model_tensor_info *t = &m->tensors[i];
+    if (row0 < 0 || rows < 0 || rows > t->shape[0] - row0)
+        return fb_fail(FB_ERR_SHAPE, "%s: rows [%lld, +%lld) outside its %lld rows", t->name, (long long)row0, (long long)rows,
+                       (long long)t->shape[0]);
+    const int64_t C = t->shape[1];
+    const size_t rb = fb_q8_0_row_bytes(C);
+    /* chunks of about 8 MiB as fp32: the loader drops each chunk's source
+     * pages before the next, so reading a tensor never holds all of it */
+    const int64_t chunk = C >= (1 << 21) ? 1 : ((int64_t)1 << 21) / C;
+    int64_t bad = INT64_MAX;
+    for (int64_t r0 = 0; r0 < rows && bad == INT64_MAX; r0 += chunk) {
+        const int64_t r1 = rows - r0 < chunk ? rows : r0 + chunk;
+        if (!get) {
+            #pragma omp parallel for schedule(static) if ((r1 - r0) * C > (1 << 16))
+            for (int64_t r = r0; r < r1; r++) memcpy(dst + (size_t)r * rb, (const uint8_t *)q8src + (size_t)r * rb, rb);
+        } else {
+            #pragma omp parallel if ((r1 - r0) * C > (1 << 16)) reduction(min : bad)
+            {
+                float *buf = malloc(sizeof(float) * (size_t)C);   /* one row per thread */
+                #pragma omp for schedule(static)
+                for (int64_t r = r0; r < r1; r++) {
+                    if (!buf || get(ctx, (uint64_t)r, buf) != FB_OK) { bad = r < bad ? r : bad; continue; }
+                    fb_q8_0_quantize_row(dst + (size_t)r * rb, buf, C);
+                }
+                free(buf);
+            }
+        }
+        if (done) done(ctx, (uint64_t)r0, (uint64_t)r1);
+    }
+    if (bad == INT64_MAX) return FB_OK;
+    if (bad_row) *bad_row = bad;
+    /* the failing row again on this thread, for its message (errors are per thread) */
+    float *buf = malloc(sizeof(float) * (size_t)C);
+    fb_status s = buf ? get(ctx, (uint64_t)bad, buf) : fb_fail(FB_ERR_OOM, "%s: out of memory for a row buffer", t->name);
+    free(buf);
+    return s != FB_OK ? s : fb_fail(FB_ERR_OOM, "%s: out of memory for a row buffer", t->name);
 }
 
 const fb_model_config *fb_model_get_config(const fb_model *m) { return m ? &m->cfg : NULL; }
@@ -152,6 +297,7 @@ float *fb_model_tensor(fb_model *m, int i, int *ndim, int64_t shape[2]) {
     if (!m || i < 0 || i >= m->n_tensors) return NULL;
     if (ndim) *ndim = m->tensors[i].ndim;
     if (shape) { shape[0] = m->tensors[i].shape[0]; shape[1] = m->tensors[i].shape[1]; }
+    if (m->tensors[i].q8 >= 0) return NULL;   /* held as Q8_0 only */
     return m->params + m->tensors[i].offset;
 }
 
@@ -180,6 +326,7 @@ void fb_model_init_random(fb_model *m, uint64_t seed) {
     const double resid_scale = 1.0 / sqrt(2.0 * m->cfg.n_layers);
     for (int i = 0; i < m->n_tensors; i++) {
         fb_model_tensor_info *t = &m->tensors[i];
+        if (t->q8 >= 0) continue;   /* no fp32 storage */
         float *p = m->params + t->offset;
         uint64_t s = seed * 1000003ull + (uint64_t)i;
         if (strstr(t->name, "norm.weight")) { for (size_t k = 0; k < t->numel; k++) p[k] = 1.0f; continue; }
@@ -202,6 +349,7 @@ void fb_model_zero_grad(fb_model *m) {
 
 fb_status fb_model_alloc_training(fb_model *m, int B, int T, int recompute) {
     if (!m) return fb_fail(FB_ERR_INVALID_ARG, "fb_model_alloc_training: NULL model");
+    if (m->n_q8) return fb_fail(FB_ERR_UNSUPPORTED, "the model holds Q8_0 weights only (loaded for quantized inference): it cannot be trained or run by fb_model_forward");
     if (B <= 0 || T <= 0) return fb_fail(FB_ERR_SHAPE, "batch and context must be > 0 (got B=%d T=%d)", B, T);
     if (T > m->cfg.max_seq) return fb_fail(FB_ERR_SHAPE, "context %d exceeds the model's max_seq %d", T, m->cfg.max_seq);
     const fb_block_config *bc = &m->cfg.block;
@@ -243,6 +391,7 @@ size_t fb_model_activation_bytes(const fb_model *m) { return m ? m->act_floats *
 
 static fb_status check_batch(fb_model *m, const int32_t *ids, const int32_t *targets, int B, int T) {
     if (!m || !ids) return fb_fail(FB_ERR_INVALID_ARG, "model forward: NULL argument");
+    if (m->n_q8) return fb_fail(FB_ERR_UNSUPPORTED, "model forward: the model holds Q8_0 weights only (loaded for quantized inference); use the inference engine");
     if (!m->acts) return fb_fail(FB_ERR_INVALID_ARG, "model forward: call fb_model_alloc_training first");
     if (B <= 0 || T <= 0 || B > m->B || T > m->T)
         return fb_fail(FB_ERR_SHAPE, "model forward: B=%d T=%d exceeds the allocated B=%d T=%d", B, T, m->B, m->T);

@@ -14,3 +14,11 @@ add_test(NAME infer_session COMMAND test_session)
 # forks, the block budget, and reference counts under churn.
 fb_add_test(test_kv_paged infer/test_kv_paged.c)
 add_test(NAME infer_kv_paged COMMAND test_kv_paged)
+
+# Loading straight into Q8_0: the same blocks as quantizing the fp32 load,
+# Q8_0 GGUF blocks copied exactly, no fp32 copy of the matrices, equal
+# logits; with "real", on stories260K.bin from the shared data.
+fb_add_test(test_q8_load infer/test_q8_load.c)
+add_test(NAME infer_q8_load COMMAND test_q8_load)
+add_test(NAME infer_q8_load_stories260k COMMAND test_q8_load real)
+set_tests_properties(infer_q8_load_stories260k PROPERTIES SKIP_RETURN_CODE 77)

@@ -1,4 +1,4 @@
-/* Fuzz target for the model loaders (fb_model_load_any: GGUF, safetensors
+/* Fuzz target for the model loaders (fb_model_load_weights, fp32 and Q8_0: GGUF, safetensors
  * checkpoints, llm.c, llama2.c) on whole files. The loaders take a path, so
  * each input is written to one temp file first. Any outcome but a crash or
  * a status without a message is fine; ASan/UBSan catch the rest, including
@@ -24,13 +24,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t w = size ? fwrite(data, 1, size, f) : 0;
     fclose(f);
     if (w != size) { unlink(path); return 0; }
-    fb_model *m = NULL;
-    fb_tokenizer *tok = NULL;
-    fb_clear_error();
-    fb_status s = fb_model_load_any(path, &m, &tok, NULL, NULL);
-    if (s != FB_OK && fb_last_error()[0] == '\0') abort();   /* every failure says why */
-    fb_model_free(m);
-    fb_tokenizer_free(tok);
+    for (int w = 0; w < 2; w++) {   /* fp32 weights, and straight into Q8_0 */
+        fb_model *m = NULL;
+        fb_tokenizer *tok = NULL;
+        fb_clear_error();
+        fb_status s = fb_model_load_weights(path, w ? FB_MODEL_Q8_0 : FB_MODEL_F32, &m, &tok, NULL, NULL);
+        if (s != FB_OK && fb_last_error()[0] == '\0') abort();   /* every failure says why */
+        fb_model_free(m);
+        fb_tokenizer_free(tok);
+    }
     unlink(path);
     return 0;
 }

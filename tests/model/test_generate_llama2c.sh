@@ -44,13 +44,14 @@ gen "$tmp/fp32.txt" -m "$data/stories260K.bin" -z "$data/tok512.bin" -p "$prompt
 # after the prompt and still be a whole sample. Grepping for the prompt proves
 # nothing: it is printed before any matmul runs. Measured with -n 256 on
 # AVX-512, FLASHBLOCK_ISA=avx2 and generic: the .bin --q8 run and the Q8_0
-# GGUF run equal fp32 for 175 bytes after the prompt (257 for .bin on
-# generic; the first difference is "I'm sorry" for "I am sorry") and have
-# 101-109 words after it (fp32: 99). Corrupting every Q8_0 tensor of the
-# quantized GGUF: zeroed quants print only <unk> (0 words), scales x2 / x0.5
-# print garbage (0-3 bytes agree), scales x1.1 / x1.25 / x0.9 still print a
-# fluent story of 94-114 words but a different one after 8-9 bytes, which
-# only the prefix bound catches.
+# GGUF run (the same text since --q8 loads straight into Q8_0; before, the
+# .bin run kept an fp32 embedding and agreed for 257 bytes on generic)
+# equal fp32 for 175 bytes after the prompt (the first difference is "I'm
+# sorry" for "I am sorry") and have 108-109 words after it (fp32: 99).
+# Corrupting every Q8_0 tensor of the quantized GGUF: zeroed quants print
+# only <unk> (0 words), scales x2 / x0.5 print garbage (0-3 bytes agree),
+# scales x1.1 / x1.25 / x0.9 still print a fluent story of 94-114 words but
+# a different one after 8-9 bytes, which only the prefix bound catches.
 q8_min_agree=100   # bytes after the prompt equal to fp32's
 q8_min_words=80    # words after the prompt
 check_q8() {   # check_q8 NAME FILE
@@ -82,4 +83,21 @@ gen "$tmp/bin.txt" -m "$tmp/s.bin" -z "$data/tok512.bin" -p "$prompt" -n 256 --t
     && same_as_ref "llama2.c export" "$tmp/bin.txt"
 "$fb" quantize "$data/stories260K.bin" "$tmp/q.gguf" -z "$data/tok512.bin" 2>/dev/null || { echo "FAIL: quantize"; fail=1; }
 gen "$tmp/qgguf.txt" -m "$tmp/q.gguf" -p "$prompt" -n 256 --temp 0 --q8 --quiet && check_q8 "Q8_0 GGUF" "$tmp/qgguf.txt"
+
+# --q8 loads every matrix and the embedding straight into Q8_0: from f32
+# files by the quantizer `quantize` writes with, from a Q8_0 GGUF by copying
+# its blocks. So the four files give the same Q8_0 weights, hence the same
+# text byte for byte (test infer_q8_load checks the blocks and logits).
+# Measured: the Q8_0 GGUF text is byte-identical to what --q8 printed before
+# this direct load (the fp32 route: load, then quantize); the f32 files'
+# texts now equal it and differ from their old --q8 text after 223 bytes
+# past the prompt, because the old route kept an fp32 embedding.
+same_q8() {   # same_q8 NAME FILE
+    if cmp -s "$2" "$tmp/q8.txt"; then echo "ok: $1 --q8 identical to stories260K.bin --q8"
+    else echo "FAIL: $1 --q8 differs from stories260K.bin --q8"; diff "$2" "$tmp/q8.txt" | head; fail=1; fi
+}
+same_q8 "Q8_0 GGUF" "$tmp/qgguf.txt"
+gen "$tmp/q8gguf32.txt" -m "$tmp/s.gguf" -p "$prompt" -n 256 --temp 0 --q8 --quiet && same_q8 "f32 GGUF" "$tmp/q8gguf32.txt"
+gen "$tmp/q8bin.txt" -m "$tmp/s.bin" -z "$data/tok512.bin" -p "$prompt" -n 256 --temp 0 --q8 --quiet \
+    && same_q8 "llama2.c export" "$tmp/q8bin.txt"
 exit $fail

@@ -68,23 +68,27 @@ static fb_model *tiny_model(int llama) {
 }
 
 /* Loads path, expecting success (want_field NULL) or a failure whose
- * message names want_field. */
+ * message names want_field; both with fp32 weights and straight into Q8_0. */
 static void expect_load(const char *what, const char *path, const char *want_field) {
-    fb_model *m = NULL;
-    fb_tokenizer *tok = NULL;
-    fb_clear_error();
-    fb_status s = fb_model_load_any(path, &m, &tok, NULL, NULL);
-    if (!want_field) {
-        FB_CHECK(s == FB_OK && m, "%s: the valid file does not load: %s", what, fb_last_error());
-    } else {
-        FB_CHECK(s != FB_OK, "%s: a header with a wrong %s was accepted", what, want_field);
-        FB_CHECK(s != FB_ERR_OOM, "%s: the loader tried to allocate what the header claims (%s)", what, fb_last_error());
-        FB_CHECK(strstr(fb_last_error(), want_field) != NULL, "%s: the message does not name %s: %s", what, want_field,
-                 fb_last_error());
-        FB_CHECK(strchr(fb_last_error(), '\n') == NULL, "%s: the message is not one line", what);
+    for (int w = 0; w < 2; w++) {
+        const fb_model_weights weights = w ? FB_MODEL_Q8_0 : FB_MODEL_F32;
+        const char *wn = w ? " (Q8_0 weights)" : "";
+        fb_model *m = NULL;
+        fb_tokenizer *tok = NULL;
+        fb_clear_error();
+        fb_status s = fb_model_load_weights(path, weights, &m, &tok, NULL, NULL);
+        if (!want_field) {
+            FB_CHECK(s == FB_OK && m, "%s%s: the valid file does not load: %s", what, wn, fb_last_error());
+        } else {
+            FB_CHECK(s != FB_OK, "%s%s: a header with a wrong %s was accepted", what, wn, want_field);
+            FB_CHECK(s != FB_ERR_OOM, "%s%s: the loader tried to allocate what the header claims (%s)", what, wn, fb_last_error());
+            FB_CHECK(strstr(fb_last_error(), want_field) != NULL, "%s%s: the message does not name %s: %s", what, wn, want_field,
+                     fb_last_error());
+            FB_CHECK(strchr(fb_last_error(), '\n') == NULL, "%s%s: the message is not one line", what, wn);
+        }
+        fb_model_free(m);
+        fb_tokenizer_free(tok);
     }
-    fb_model_free(m);
-    fb_tokenizer_free(tok);
 }
 
 /* GGUF: overwrite the integer value of metadata key `key`. */
