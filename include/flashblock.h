@@ -28,6 +28,7 @@ typedef enum fb_status {
     FB_ERR_FORMAT,        /* corrupt, truncated or unsupported file contents */
     FB_ERR_UNSUPPORTED,   /* valid request this build cannot serve */
     FB_ERR_NUMERIC,       /* NaN/Inf where finite values are required */
+    FB_ERR_WORKSPACE,     /* a kernel's scratch workspace is missing, misaligned or too small */
 } fb_status;
 
 /* Short fixed name of a status ("invalid argument", ...). */

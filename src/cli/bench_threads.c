@@ -31,14 +31,22 @@ static int worker(double seconds, int threads) {
         for (size_t i = 0; i < n; i++) w[s][i] = (float)(i % 17) * 0.01f;
     }
     for (long i = 0; i < 2 * hidden; i++) x[i] = 0.01f;
+    size_t need = 0;
+    for (int s = 0; s < 4; s++)
+        fb_ws_plan(&need, FB_OP_MATMUL_FWD, &(fb_op_args){.d = {1, shapes[s][0], shapes[s][1]}}, fb_get_threads());
+    fb_workspace ws = {0};
+    if (fb_workspace_reserve(&ws, need) != FB_OK) return fb_cli_error("%s", fb_last_error());
     long tokens = 0;
     double t0 = fb_now_sec();
     while (fb_now_sec() - t0 < seconds) {
         for (long l = 0; l < layers; l++)
             for (int s = 0; s < 4; s++)
-                fb_matmul_forward(y, x, w[s] + l * shapes[s][0] * shapes[s][1], NULL, 1, shapes[s][0], shapes[s][1]);
+                if (fb_matmul_forward(&ws, y, x, w[s] + l * shapes[s][0] * shapes[s][1], NULL, 1, shapes[s][0],
+                                      shapes[s][1]) != FB_OK)
+                    return fb_cli_error("%s", fb_last_error());
         tokens++;
     }
+    fb_workspace_free(&ws);
     printf("%.2f\n", (double)tokens / (fb_now_sec() - t0));
     return 0;
 }

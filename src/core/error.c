@@ -16,6 +16,7 @@ const char *fb_status_string(fb_status s) {
     case FB_ERR_FORMAT: return "bad file format";
     case FB_ERR_UNSUPPORTED: return "unsupported";
     case FB_ERR_NUMERIC: return "non-finite value";
+    case FB_ERR_WORKSPACE: return "workspace too small";
     }
     return "unknown status";
 }

@@ -17,16 +17,42 @@ typedef struct q8_weights {
 
 
 /* y[N,OC] = x·Wᵀ + b with the layer's Q8_0 copy when there is one. */
-static void linear(fb_engine *e, int widx, float *y, const float *x, const float *W, const float *b, int64_t N, int64_t C,
-                   int64_t OC) {
+static fb_status linear(fb_engine *e, int widx, float *y, const float *x, const float *W, const float *b, int64_t N,
+                        int64_t C, int64_t OC) {
     q8_weights *q = e->q8;
-    if (q && q->w[widx]) {
-        fb_op_args a = {.in = {x, (const float *)q->w[widx], b}, .out = {y}, .d = {N, C, OC}};
-        fb_op_run(FB_OP_MATMUL_Q8_0, &a);
-    } else {
-        fb_matmul_forward(y, x, W, b, N, C, OC);
-    }
+    if (q && q->w[widx]) return fb_matmul_q8_0_forward(&e->ops_ws, y, q->w[widx], x, b, N, C, OC);
+    return fb_matmul_forward(&e->ops_ws, y, x, W, b, N, C, OC);
 }
+
+/* The kernel workspace of fb_engine_step for up to max_rows rows and
+ * max_T cached positions: every op call below at its largest dims (the
+ * workspace functions only read the dims). */
+#define PLAN(op, ...) fb_ws_plan(&need, op, &(fb_op_args){.d = {__VA_ARGS__}}, nt)
+static fb_status plan_workspace(fb_engine *e) {
+    const fb_model *m = e->m;
+    const fb_block_config *c = &m->cfg.block;
+    const int64_t R = e->max_rows, Tmax = e->kv.max_T, C = c->d_model, H = c->n_heads, Hkv = c->n_kv_heads, D = C / H;
+    const int64_t QKV = (H + 2 * Hkv) * D, F = c->d_ff, hF = c->mlp == FB_MLP_SWIGLU ? 2 * F : F;
+    const int64_t V = m->cfg.vocab_size;
+    const int nt = fb_get_threads();
+    const int64_t lin[5][2] = {{C, QKV}, {C, C}, {C, hF}, {F, C}, {C, V}};
+    size_t need = 0;
+    for (int i = 0; i < 5; i++) {
+        PLAN(FB_OP_MATMUL_FWD, R, lin[i][0], lin[i][1]);
+        if (e->q8) PLAN(FB_OP_MATMUL_Q8_0, R, lin[i][0], lin[i][1]);
+    }
+    PLAN(c->norm == FB_NORM_LAYERNORM ? FB_OP_LAYERNORM_FWD : FB_OP_RMSNORM_FWD, R, C);
+    PLAN(FB_OP_ROPE_FWD, 1, R, H, D, QKV, 0);
+    PLAN(FB_OP_ATTENTION_DECODE, 1, R < 4 ? R : 4, Tmax, H, Hkv, D, 1, QKV, Hkv * D, C);
+    if (R > 4) PLAN(FB_OP_ATTENTION_FWD, 1, R, Tmax, H, Hkv, D, 1, QKV, Hkv * D, C);
+    PLAN(FB_OP_RESIDUAL_FWD, R * C);
+    PLAN(FB_OP_SWIGLU_FWD, R, F);
+    PLAN(c->mlp == FB_MLP_GELU_TANH ? FB_OP_GELU_TANH_FWD : FB_OP_GELU_FWD, R * F);
+    FB_TRY(fb_workspace_reserve(&e->ops_ws, need));
+    e->ops_ws_threads = nt;
+    return FB_OK;
+}
+#undef PLAN
 
 static fb_status build_q8(fb_engine *e) {
     fb_model *m = e->m;
@@ -91,11 +117,10 @@ fb_status fb_engine_init(fb_engine *e, fb_model *m, int n_seqs, int max_T, int m
     e->logits = p;
     FB_TRY(fb_kv_cache_init(&e->kv, n_seqs, m->cfg.n_layers, max_T, c->n_kv_heads, (int)D));
     e->use_q8 = use_q8;
-    if (use_q8) {
-        fb_status s = build_q8(e);
-        if (s != FB_OK) { fb_engine_free(e); return s; }
-    }
-    return FB_OK;
+    fb_status s = use_q8 ? build_q8(e) : FB_OK;
+    if (s == FB_OK) s = plan_workspace(e);
+    if (s != FB_OK) fb_engine_free(e);
+    return s;
 }
 
 void fb_engine_free(fb_engine *e) {
@@ -107,13 +132,16 @@ void fb_engine_free(fb_engine *e) {
         free(q);
     }
     free(e->ws);
+    fb_workspace_free(&e->ops_ws);
     fb_kv_cache_free(&e->kv);
     memset(e, 0, sizeof *e);
 }
 
-static void norm(const fb_block_config *c, float *y, const float *x, const float *w, const float *b, int64_t N, float *stat) {
-    if (c->norm == FB_NORM_LAYERNORM) fb_layernorm_forward(y, stat, stat + N, x, w, b, N, c->d_model, c->norm_eps);
-    else fb_rmsnorm_forward(y, stat, x, w, N, c->d_model, c->norm_eps);
+static fb_status norm(fb_engine *e, const fb_block_config *c, float *y, const float *x, const float *w, const float *b,
+                      int64_t N, float *stat) {
+    if (c->norm == FB_NORM_LAYERNORM)
+        return fb_layernorm_forward(&e->ops_ws, y, stat, stat + N, x, w, b, N, c->d_model, c->norm_eps);
+    return fb_rmsnorm_forward(&e->ops_ws, y, stat, x, w, N, c->d_model, c->norm_eps);
 }
 
 fb_status fb_engine_step(fb_engine *e, int n, const int *seq, const int32_t *ids, const unsigned char *want) {
@@ -138,7 +166,9 @@ fb_status fb_engine_step(fb_engine *e, int n, const int *seq, const int32_t *ids
                 st = fb_fail(FB_ERR_SHAPE, "context full: sequence %d would need position %d but the context holds %d tokens", seq[r], pos[r], e->kv.max_T);
         }
     }
+    if (st == FB_OK && e->ops_ws_threads != fb_get_threads()) st = plan_workspace(e);   /* fb_set_threads since */
     if (st != FB_OK) { if (pos != pos_buf) free(pos); return st; }
+#define RUN(call) do { if ((st = (call)) != FB_OK) goto done; } while (0)
 
     /* embedding */
     const float *wte = m->params + m->off_wte, *wpe = c->positions == FB_POS_LEARNED ? m->params + m->off_wpe : NULL;
@@ -152,8 +182,8 @@ fb_status fb_engine_step(fb_engine *e, int n, const int *seq, const int32_t *ids
         const float *p = fb_model_block_params(m, (int)l);
         const fb_block_layout *BL = &m->blk;
 #define P(name) (BL->numel[name] ? p + BL->offset[name] : NULL)
-        norm(c, e->ln, e->x, P(FB_P_ATTN_NORM_W), P(FB_P_ATTN_NORM_B), n, stat);
-        linear(e, (int)l * W_PER_LAYER + W_QKV, e->qkv, e->ln, P(FB_P_ATTN_QKV_W), P(FB_P_ATTN_QKV_B), n, C, QKV);
+        RUN(norm(e, c, e->ln, e->x, P(FB_P_ATTN_NORM_W), P(FB_P_ATTN_NORM_B), n, stat));
+        RUN(linear(e, (int)l * W_PER_LAYER + W_QKV, e->qkv, e->ln, P(FB_P_ATTN_QKV_W), P(FB_P_ATTN_QKV_B), n, C, QKV));
         /* per sequence group: RoPE, append K/V to the cache, attention */
         for (int r0 = 0; r0 < n;) {
             int r1 = r0 + 1;
@@ -161,32 +191,33 @@ fb_status fb_engine_step(fb_engine *e, int n, const int *seq, const int32_t *ids
             const int s = seq[r0], T = r1 - r0, p0 = pos[r0];
             float *q = e->qkv + (size_t)r0 * QKV;
             if (c->positions == FB_POS_ROPE) {
-                fb_rope_forward(q, q, 1, T, H, D, QKV, p0, c->rope_theta);
-                fb_rope_forward(q + H * D, q + H * D, 1, T, Hkv, D, QKV, p0, c->rope_theta);
+                RUN(fb_rope_forward(&e->ops_ws, q, q, 1, T, H, D, QKV, p0, c->rope_theta));
+                RUN(fb_rope_forward(&e->ops_ws, q + H * D, q + H * D, 1, T, Hkv, D, QKV, p0, c->rope_theta));
             }
             float *K = fb_kv_keys(&e->kv, s, (int)l), *Vc = fb_kv_values(&e->kv, s, (int)l);
             for (int t = 0; t < T; t++) {
                 memcpy(K + (size_t)(p0 + t) * Hkv * D, q + (size_t)t * QKV + H * D, sizeof(float) * (size_t)(Hkv * D));
                 memcpy(Vc + (size_t)(p0 + t) * Hkv * D, q + (size_t)t * QKV + (H + Hkv) * D, sizeof(float) * (size_t)(Hkv * D));
             }
-            fb_op_args a = {.in = {q, K, Vc}, .out = {e->att + (size_t)r0 * C, e->lse},
-                            .d = {1, T, p0 + T, H, Hkv, D, 1, QKV, Hkv * D, C}};
-            fb_op_run(T <= 4 ? FB_OP_ATTENTION_DECODE : FB_OP_ATTENTION_FWD, &a);
+            fb_op_args a = fb_attention_args(&e->ops_ws, e->att + (size_t)r0 * C, e->lse, q, K, Vc, 1, T, p0 + T, H, Hkv,
+                                             D, 1, QKV, Hkv * D, C);
+            RUN(fb_op_run(T <= 4 ? FB_OP_ATTENTION_DECODE : FB_OP_ATTENTION_FWD, &a));
             r0 = r1;
         }
-        linear(e, (int)l * W_PER_LAYER + W_OUT, e->tmp, e->att, P(FB_P_ATTN_OUT_W), P(FB_P_ATTN_OUT_B), n, C, C);
-        fb_residual_forward(e->x, e->x, e->tmp, (int64_t)n * C);
-        norm(c, e->ln, e->x, P(FB_P_FFN_NORM_W), P(FB_P_FFN_NORM_B), n, stat);
+        RUN(linear(e, (int)l * W_PER_LAYER + W_OUT, e->tmp, e->att, P(FB_P_ATTN_OUT_W), P(FB_P_ATTN_OUT_B), n, C, C));
+        RUN(fb_residual_forward(&e->ops_ws, e->x, e->x, e->tmp, (int64_t)n * C));
+        RUN(norm(e, c, e->ln, e->x, P(FB_P_FFN_NORM_W), P(FB_P_FFN_NORM_B), n, stat));
         if (c->mlp == FB_MLP_SWIGLU) {
-            linear(e, (int)l * W_PER_LAYER + W_UP, e->h, e->ln, p + BL->offset[FB_P_FFN_GATE_W], P(FB_P_FFN_GATE_B), n, C, 2 * F);
-            fb_swiglu_forward(e->act, e->h, n, F);
+            RUN(linear(e, (int)l * W_PER_LAYER + W_UP, e->h, e->ln, p + BL->offset[FB_P_FFN_GATE_W], P(FB_P_FFN_GATE_B), n,
+                       C, 2 * F));
+            RUN(fb_swiglu_forward(&e->ops_ws, e->act, e->h, n, F));
         } else {
-            linear(e, (int)l * W_PER_LAYER + W_UP, e->h, e->ln, P(FB_P_FFN_UP_W), P(FB_P_FFN_UP_B), n, C, F);
-            if (c->mlp == FB_MLP_GELU_TANH) fb_gelu_tanh_forward(e->act, e->h, (int64_t)n * F);
-            else fb_gelu_forward(e->act, e->h, (int64_t)n * F);
+            RUN(linear(e, (int)l * W_PER_LAYER + W_UP, e->h, e->ln, P(FB_P_FFN_UP_W), P(FB_P_FFN_UP_B), n, C, F));
+            if (c->mlp == FB_MLP_GELU_TANH) RUN(fb_gelu_tanh_forward(&e->ops_ws, e->act, e->h, (int64_t)n * F));
+            else RUN(fb_gelu_forward(&e->ops_ws, e->act, e->h, (int64_t)n * F));
         }
-        linear(e, (int)l * W_PER_LAYER + W_DOWN, e->tmp, e->act, P(FB_P_FFN_DOWN_W), P(FB_P_FFN_DOWN_B), n, F, C);
-        fb_residual_forward(e->x, e->x, e->tmp, (int64_t)n * C);
+        RUN(linear(e, (int)l * W_PER_LAYER + W_DOWN, e->tmp, e->act, P(FB_P_FFN_DOWN_W), P(FB_P_FFN_DOWN_B), n, F, C));
+        RUN(fb_residual_forward(&e->ops_ws, e->x, e->x, e->tmp, (int64_t)n * C));
 #undef P
     }
     /* cached lengths advance */
@@ -201,11 +232,13 @@ fb_status fb_engine_step(fb_engine *e, int n, const int *seq, const int32_t *ids
         }
     if (k) {
         const float *nb = m->off_normf_b ? m->params + m->off_normf_b : NULL;
-        norm(c, e->ln, e->x, m->params + m->off_normf_w, nb, k, stat);
-        linear(e, (int)L * W_PER_LAYER, e->logits, e->ln, m->params + m->off_lm, NULL, k, C, V);
+        RUN(norm(e, c, e->ln, e->x, m->params + m->off_normf_w, nb, k, stat));
+        RUN(linear(e, (int)L * W_PER_LAYER, e->logits, e->ln, m->params + m->off_lm, NULL, k, C, V));
     }
+#undef RUN
+done:
     if (pos != pos_buf) free(pos);
-    return FB_OK;
+    return st;
 }
 
 fb_status fb_engine_prefill(fb_engine *e, int seq, const int32_t *ids, int n, int chunk) {

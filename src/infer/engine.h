@@ -23,6 +23,8 @@ typedef struct fb_engine {
     int use_q8;                 /* Q8_0 weights for the matmuls */
     void *q8;                   /* quantized copies (see engine.c) */
     float *ws;                  /* scratch for max_rows rows */
+    fb_workspace ops_ws;        /* kernel workspace for max_rows rows, max_T positions */
+    int ops_ws_threads;         /* ... planned for this many threads */
     float *x, *ln, *qkv, *att, *lse, *tmp, *h, *act;
     float *logits;              /* [max_rows, vocab] */
 } fb_engine;

@@ -20,6 +20,7 @@ struct fb_block {
     float *params;
     float *ws;              /* activation workspace for fb_block_forward */
     size_t ws_floats;
+    fb_workspace ops_ws;    /* kernel scratch, grown to the largest B, T seen */
 };
 
 static const char *const param_names[FB_P_COUNT] = {
@@ -87,41 +88,44 @@ void fb_block_acts_carve(const fb_block_config *c, int B, int T, float *p, fb_bl
     a->tmp = p;
 }
 
-static void norm_forward(const fb_block_config *c, float *y, float *stat[2], const float *x, const float *w,
-                         const float *b, int64_t N) {
-    if (c->norm == FB_NORM_LAYERNORM) fb_layernorm_forward(y, stat[0], stat[1], x, w, b, N, c->d_model, c->norm_eps);
-    else fb_rmsnorm_forward(y, stat[1], x, w, N, c->d_model, c->norm_eps);
+static fb_status norm_forward(const fb_block_config *c, const fb_workspace *ws, float *y, float *stat[2],
+                              const float *x, const float *w, const float *b, int64_t N) {
+    if (c->norm == FB_NORM_LAYERNORM)
+        return fb_layernorm_forward(ws, y, stat[0], stat[1], x, w, b, N, c->d_model, c->norm_eps);
+    return fb_rmsnorm_forward(ws, y, stat[1], x, w, N, c->d_model, c->norm_eps);
 }
 
-void fb_block_forward_with(const fb_block_config *c, const float *params, const fb_block_layout *L,
-                           fb_block_acts *a, float *y, const float *x, int B, int T, int pos0) {
+fb_status fb_block_forward_with(const fb_block_config *c, const float *params, const fb_block_layout *L,
+                                fb_block_acts *a, const fb_workspace *ws, float *y, const float *x, int B, int T,
+                                int pos0) {
     const int64_t N = (int64_t)B * T, C = c->d_model, H = c->n_heads, Hkv = c->n_kv_heads, D = C / H;
     const int64_t QKV = (H + 2 * Hkv) * D, F = c->d_ff;
 #define P(name) (L->numel[name] ? params + L->offset[name] : NULL)
     /* attention half */
-    norm_forward(c, a->ln1, a->ln1_stat, x, P(FB_P_ATTN_NORM_W), P(FB_P_ATTN_NORM_B), N);
-    fb_matmul_forward(a->qkv, a->ln1, P(FB_P_ATTN_QKV_W), P(FB_P_ATTN_QKV_B), N, C, QKV);
+    FB_TRY(norm_forward(c, ws, a->ln1, a->ln1_stat, x, P(FB_P_ATTN_NORM_W), P(FB_P_ATTN_NORM_B), N));
+    FB_TRY(fb_matmul_forward(ws, a->qkv, a->ln1, P(FB_P_ATTN_QKV_W), P(FB_P_ATTN_QKV_B), N, C, QKV));
     if (c->positions == FB_POS_ROPE) {
-        fb_rope_forward(a->qkv, a->qkv, B, T, H, D, QKV, pos0, c->rope_theta);               /* Q heads */
-        fb_rope_forward(a->qkv + H * D, a->qkv + H * D, B, T, Hkv, D, QKV, pos0, c->rope_theta); /* K heads */
+        FB_TRY(fb_rope_forward(ws, a->qkv, a->qkv, B, T, H, D, QKV, pos0, c->rope_theta));   /* Q heads */
+        FB_TRY(fb_rope_forward(ws, a->qkv + H * D, a->qkv + H * D, B, T, Hkv, D, QKV, pos0, c->rope_theta));   /* K */
     }
-    fb_attention_forward(a->att, a->lse, a->qkv, a->qkv + H * D, a->qkv + (H + Hkv) * D, B, T, T, H, Hkv, D, 1, QKV,
-                         QKV, C);
-    fb_matmul_forward(a->tmp, a->att, P(FB_P_ATTN_OUT_W), P(FB_P_ATTN_OUT_B), N, C, C);
-    fb_residual_forward(a->x1, x, a->tmp, N * C);
+    FB_TRY(fb_attention_forward(ws, a->att, a->lse, a->qkv, a->qkv + H * D, a->qkv + (H + Hkv) * D, B, T, T, H, Hkv, D,
+                                1, QKV, QKV, C));
+    FB_TRY(fb_matmul_forward(ws, a->tmp, a->att, P(FB_P_ATTN_OUT_W), P(FB_P_ATTN_OUT_B), N, C, C));
+    FB_TRY(fb_residual_forward(ws, a->x1, x, a->tmp, N * C));
     /* MLP half */
-    norm_forward(c, a->ln2, a->ln2_stat, a->x1, P(FB_P_FFN_NORM_W), P(FB_P_FFN_NORM_B), N);
+    FB_TRY(norm_forward(c, ws, a->ln2, a->ln2_stat, a->x1, P(FB_P_FFN_NORM_W), P(FB_P_FFN_NORM_B), N));
     if (c->mlp == FB_MLP_SWIGLU) {
         /* gate|up weights (and biases) are adjacent: one GEMM gives [N, 2F]. */
-        fb_matmul_forward(a->h, a->ln2, params + L->offset[FB_P_FFN_GATE_W], P(FB_P_FFN_GATE_B), N, C, 2 * F);
-        fb_swiglu_forward(a->act, a->h, N, F);
+        FB_TRY(fb_matmul_forward(ws, a->h, a->ln2, params + L->offset[FB_P_FFN_GATE_W], P(FB_P_FFN_GATE_B), N, C,
+                                 2 * F));
+        FB_TRY(fb_swiglu_forward(ws, a->act, a->h, N, F));
     } else {
-        fb_matmul_forward(a->h, a->ln2, P(FB_P_FFN_UP_W), P(FB_P_FFN_UP_B), N, C, F);
-        if (c->mlp == FB_MLP_GELU_TANH) fb_gelu_tanh_forward(a->act, a->h, N * F);
-        else fb_gelu_forward(a->act, a->h, N * F);
+        FB_TRY(fb_matmul_forward(ws, a->h, a->ln2, P(FB_P_FFN_UP_W), P(FB_P_FFN_UP_B), N, C, F));
+        if (c->mlp == FB_MLP_GELU_TANH) FB_TRY(fb_gelu_tanh_forward(ws, a->act, a->h, N * F));
+        else FB_TRY(fb_gelu_forward(ws, a->act, a->h, N * F));
     }
-    fb_matmul_forward(a->tmp, a->act, P(FB_P_FFN_DOWN_W), P(FB_P_FFN_DOWN_B), N, F, C);
-    fb_residual_forward(y, a->x1, a->tmp, N * C);
+    FB_TRY(fb_matmul_forward(ws, a->tmp, a->act, P(FB_P_FFN_DOWN_W), P(FB_P_FFN_DOWN_B), N, F, C));
+    return fb_residual_forward(ws, y, a->x1, a->tmp, N * C);
 #undef P
 }
 
@@ -149,6 +153,7 @@ void fb_block_free(fb_block *blk) {
     if (!blk) return;
     free(blk->params);
     free(blk->ws);
+    fb_workspace_free(&blk->ops_ws);
     free(blk);
 }
 
@@ -202,8 +207,8 @@ fb_status fb_block_forward(fb_block *blk, float *y, const float *x, int B, int T
         blk->ws = ws;
         blk->ws_floats = need;
     }
+    FB_TRY(fb_workspace_reserve(&blk->ops_ws, fb_block_workspace_bytes(&blk->cfg, B, T, 0, fb_get_threads())));
     fb_block_acts acts;
     fb_block_acts_carve(&blk->cfg, B, T, blk->ws, &acts);
-    fb_block_forward_with(&blk->cfg, blk->params, &blk->layout, &acts, y, x, B, T, pos0);
-    return FB_OK;
+    return fb_block_forward_with(&blk->cfg, blk->params, &blk->layout, &acts, &blk->ops_ws, y, x, B, T, pos0);
 }

@@ -4,6 +4,7 @@
 #ifndef FB_MODEL_BLOCK_H
 #define FB_MODEL_BLOCK_H
 #include "flashblock.h"
+#include "ops/workspace.h"
 
 typedef struct fb_block_layout {
     size_t offset[FB_P_COUNT];
@@ -33,9 +34,16 @@ typedef struct fb_block_acts {
 size_t fb_block_acts_floats(const fb_block_config *c, int B, int T);
 void   fb_block_acts_carve(const fb_block_config *c, int B, int T, float *base, fb_block_acts *acts);
 
-/* y = block(x); y may alias nothing in acts. params laid out as above. */
-void fb_block_forward_with(const fb_block_config *c, const float *params, const fb_block_layout *L,
-                           fb_block_acts *acts, float *y, const float *x, int B, int T, int pos0);
+/* Kernel workspace (bytes) a block forward (backward too: backward != 0)
+ * over B×T tokens needs with n_threads threads: the largest over its op
+ * calls (ops/workspace.h). Plan once per batch shape, for the largest. */
+size_t fb_block_workspace_bytes(const fb_block_config *c, int B, int T, int backward, int n_threads);
+
+/* y = block(x); y may alias nothing in acts. params laid out as above; ws
+ * holds fb_block_workspace_bytes(c, B, T, 0, threads) bytes or more. */
+fb_status fb_block_forward_with(const fb_block_config *c, const float *params, const fb_block_layout *L,
+                                fb_block_acts *acts, const fb_workspace *ws, float *y, const float *x, int B, int T,
+                                int pos0);
 #endif
 
 /* Gradient scratch of one block backward (reused across layers). */
@@ -52,7 +60,8 @@ void   fb_block_grad_scratch_carve(const fb_block_config *c, int B, int T, float
 
 /* Backward of fb_block_forward_with for input x and saved acts.
  * dres: in dL/dy, out dL/dx (updated in place). Parameter gradients
- * ACCUMULATE into grads (same layout as params). */
-void fb_block_backward_with(const fb_block_config *c, const float *params, float *grads, const fb_block_layout *L,
-                            const fb_block_acts *acts, fb_block_grad_scratch *g, const float *x, float *dres, int B,
-                            int T, int pos0);
+ * ACCUMULATE into grads (same layout as params). ws: as planned with
+ * fb_block_workspace_bytes(c, B, T, 1, threads). */
+fb_status fb_block_backward_with(const fb_block_config *c, const float *params, float *grads, const fb_block_layout *L,
+                                 const fb_block_acts *acts, fb_block_grad_scratch *g, const fb_workspace *ws,
+                                 const float *x, float *dres, int B, int T, int pos0);

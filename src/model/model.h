@@ -30,6 +30,8 @@ struct fb_model {
     float *lnf, *lnf_stat[2], *losses, *dres, *dlnf, *recompute_out;
     int32_t *ids, *targets;
     fb_block_grad_scratch gscratch;
+    fb_workspace ws;        /* kernel scratch for B×T, planned by fb_model_alloc_training */
+    int ws_threads;         /* ... for this many threads */
 };
 
 /* fb_model_init in two steps, for loaders: plan the tensor table without

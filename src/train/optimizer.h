@@ -20,10 +20,10 @@ fb_adamw_config fb_adamw_defaults(void);     /* lr 3e-4, (0.9, 0.95), eps 1e-8, 
 fb_status fb_adamw_init(fb_adamw *opt, const fb_model *m, const fb_adamw_config *cfg);
 void      fb_adamw_free(fb_adamw *opt);
 /* One update with learning rate lr (the schedule's value for this step). */
-void      fb_adamw_step(fb_adamw *opt, fb_model *m, float lr);
+fb_status fb_adamw_step(fb_adamw *opt, fb_model *m, float lr);
 /* The same with every gradient multiplied by grad_scale on the fly (the
  * clipping coefficient): saves a pass over the gradients. */
-void      fb_adamw_step_scaled(fb_adamw *opt, fb_model *m, float lr, float grad_scale);
+fb_status fb_adamw_step_scaled(fb_adamw *opt, fb_model *m, float lr, float grad_scale);
 
 /* L2 norm of all gradients (double accumulation, fixed order). */
 double    fb_grad_norm(fb_model *m);

@@ -140,7 +140,7 @@ fb_status fb_trainer_step(fb_trainer *t, fb_step_info *info) {
     const double norm = fb_grad_norm(t->m);
     if (!isfinite(norm)) return fb_fail(FB_ERR_NUMERIC, "gradient norm is not finite");
     const float lr = fb_lr_schedule(step, c->warmup, c->steps, c->lr, c->min_lr);
-    fb_adamw_step_scaled(&t->opt, t->m, lr, fb_clip_coef(norm, c->clip));   /* clipping fused into the update */
+    FB_TRY(fb_adamw_step_scaled(&t->opt, t->m, lr, fb_clip_coef(norm, c->clip)));   /* clipping fused into the update */
     t->st.step = step + 1;
     t->st.rng = t->rng.s;
     if (t->hooks.after_update) FB_TRY(t->hooks.after_update(t->hooks.user, t->m, step));

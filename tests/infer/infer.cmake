@@ -9,3 +9,5 @@ add_test(NAME infer_quant_q8_0 COMMAND test_quant_q8_0)
 # The public inference API: batch invariance, fork, logprobs, stop rules, errors.
 fb_add_test(test_session infer/test_session.c)
 add_test(NAME infer_session COMMAND test_session)
+# every op call of the engine checked against its declared slot shapes
+set_tests_properties(infer_session PROPERTIES ENVIRONMENT "FLASHBLOCK_OP_CHECK=1")
