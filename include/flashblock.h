@@ -29,6 +29,7 @@ typedef enum fb_status {
     FB_ERR_UNSUPPORTED,   /* valid request this build cannot serve */
     FB_ERR_NUMERIC,       /* NaN/Inf where finite values are required */
     FB_ERR_KV_FULL,       /* the KV cache has no free block: free or preempt a sequence and retry */
+    FB_ERR_WORKSPACE,     /* a kernel's scratch workspace is missing, misaligned or too small */
 } fb_status;
 
 /* Short fixed name of a status ("invalid argument", ...). */
@@ -38,9 +39,12 @@ const char *fb_last_error(void);
 
 /* ---- runtime ------------------------------------------------------------ */
 
-/* Instruction sets the kernels are compiled for; fb_cpu_best_isa() picks the
- * best one the running CPU supports (CPUID). FLASHBLOCK_ISA=generic|avx2|avx512
- * in the environment forces a lower one (for tests and comparisons). */
+/* Instruction sets the *.simd.c kernels are compiled for; fb_cpu_best_isa()
+ * is the highest one whose CPU features are all usable here. Kernel variants
+ * are chosen by a finer feature mask (AVX-512 VNNI, BF16, AMX, ... each one
+ * bit; see docs/ARCHITECTURE.md, "Ops"). In the environment,
+ * FLASHBLOCK_ISA=generic|avx2|avx512 keeps only the features of that level and
+ * FLASHBLOCK_DISABLE=avx512_vnni,... drops single ones (tests, comparisons). */
 typedef enum fb_isa { FB_ISA_GENERIC = 0, FB_ISA_AVX2 = 1, FB_ISA_AVX512 = 2, FB_ISA_COUNT } fb_isa;
 fb_isa      fb_cpu_best_isa(void);
 const char *fb_isa_name(fb_isa isa);

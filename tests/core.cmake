@@ -3,6 +3,14 @@
 fb_add_test(test_ops core/test_ops.c)
 add_test(NAME ops_vs_reference COMMAND test_ops)
 
+# CPU feature mask, its overrides and selection by feature needs, under each override.
+fb_add_test(test_cpu_features core/test_cpu_features.c)
+add_test(NAME cpu_features COMMAND test_cpu_features)
+add_test(NAME cpu_features_isa_avx2 COMMAND test_cpu_features)
+set_tests_properties(cpu_features_isa_avx2 PROPERTIES ENVIRONMENT "FLASHBLOCK_ISA=avx2")
+add_test(NAME cpu_features_disable COMMAND test_cpu_features)
+set_tests_properties(cpu_features_disable PROPERTIES ENVIRONMENT "FLASHBLOCK_DISABLE=avx512_vnni,fma")
+
 fb_add_test(test_attention_determinism core/test_attention_determinism.c)
 add_test(NAME attention_backward_determinism COMMAND test_attention_determinism)
 

@@ -7,30 +7,36 @@
  * with the dK/dV of every query head of a GQA group summed into the shared
  * KV head. Obvious and slow on purpose.
  *
- * Also here: the buffer sizes of FB_OP_ATTENTION_BWD and the test-input hook
- * that makes o and lse the true forward outputs of q, k, v. */
+ * Also here: the test-input hook that makes o and lse the true forward
+ * outputs of q, k, v. */
 #include "ops/ops.h"
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
-void attention_backward_naive(const fb_op_args *a);
-void attention_backward_sizes(const int64_t *d, size_t *in, size_t *out);
-void attention_backward_prepare_inputs(const int64_t *d, float **in, uint64_t seed);
+void attention_backward_prepare(const int64_t *d, void *const *in, void *const *out, uint64_t seed);
 
-void attention_backward_naive(const fb_op_args *a) {
-    const float *q = a->in[0], *k = a->in[1], *v = a->in[2], *o = a->in[3], *lse = a->in[4], *dout = a->in[5];
-    float *dq = a->out[0], *dk = a->out[1], *dv = a->out[2];
+/* P and dS [Tq, Tk], the dK and dV of one KV head [Tk, D], all double. */
+size_t attention_backward_naive_ws(const fb_op_args *a, int n_threads) {
+    (void)n_threads;
+    const int64_t Tq = a->d[1], Tk = a->d[2], D = a->d[5];
+    return 2 * fb_ws_round(sizeof(double) * (size_t)(Tq * Tk > 0 ? Tq * Tk : 1)) +
+           2 * fb_ws_round(sizeof(double) * (size_t)(Tk * D > 0 ? Tk * D : 1));
+}
+
+fb_status attention_backward_naive(const fb_op_args *a) {
+    const float *q = fb_in_f32(a, 0), *k = fb_in_f32(a, 1), *v = fb_in_f32(a, 2);
+    const float *o = fb_in_f32(a, 3), *lse = fb_in_f32(a, 4), *dout = fb_in_f32(a, 5);
+    float *dq = fb_out_f32(a, 0), *dk = fb_out_f32(a, 1), *dv = fb_out_f32(a, 2);
     const int64_t B = a->d[0], Tq = a->d[1], Tk = a->d[2], H = a->d[3], Hkv = a->d[4], D = a->d[5];
     const int causal = (int)a->d[6];
     const int64_t qs = a->d[7], kvs = a->d[8], os = a->d[9];
     const double scale = a->f[0] > 0 ? a->f[0] : 1.0 / sqrt((double)D);
     const int64_t group = H / Hkv, offset = Tk - Tq;
-    const size_t tt = (size_t)(Tq * Tk > 0 ? Tq * Tk : 1);
-    double *P = malloc(sizeof(double) * tt), *dS = malloc(sizeof(double) * tt);
-    double *gk = calloc((size_t)(Tk * D > 0 ? Tk * D : 1), sizeof(double));
-    double *gv = calloc((size_t)(Tk * D > 0 ? Tk * D : 1), sizeof(double));
-    if (!P || !dS || !gk || !gv) abort();   /* reference only: tests size it */
+    FB_TRY(fb_ws_check(a, attention_backward_naive_ws(a, 1), "attention_backward[reference]"));
+    const size_t tt = fb_ws_round(sizeof(double) * (size_t)(Tq * Tk > 0 ? Tq * Tk : 1));
+    const size_t td = fb_ws_round(sizeof(double) * (size_t)(Tk * D > 0 ? Tk * D : 1));
+    double *P = a->ws.data, *dS = (double *)((char *)P + tt);
+    double *gk = (double *)((char *)dS + tt), *gv = (double *)((char *)gk + td);
     for (int64_t b = 0; b < B; b++)
         for (int64_t kh = 0; kh < Hkv; kh++) {
             memset(gk, 0, sizeof(double) * (size_t)(Tk * D));
@@ -77,25 +83,21 @@ void attention_backward_naive(const fb_op_args *a) {
                     dv[(b * Tk + j) * kvs + kh * D + d] = (float)gv[j * D + d];
                 }
         }
-    free(P);
-    free(dS);
-    free(gk);
-    free(gv);
-}
-
-/* in: q, k, v, o, lse, do; out: dq, dk, dv (d: as FB_OP_ATTENTION_FWD) */
-void attention_backward_sizes(const int64_t *d, size_t *in, size_t *out) {
-    in[0] = out[0] = (size_t)(d[0] * d[1] * d[7]);
-    in[1] = in[2] = out[1] = out[2] = (size_t)(d[0] * d[2] * d[8]);
-    in[3] = in[5] = (size_t)(d[0] * d[1] * d[9]);
-    in[4] = (size_t)(d[0] * d[3] * d[1]);
+    return FB_OK;
 }
 
 /* Tests: o and lse become the forward outputs of the random q, k, v (with the
  * default scale), so the gradients are those of a real softmax. */
-void attention_backward_prepare_inputs(const int64_t *d, float **in, uint64_t seed) {
-    (void)seed;
-    fb_op_args f = {.in = {in[0], in[1], in[2]}, .out = {in[3], in[4]}};
+void attention_backward_prepare(const int64_t *d, void *const *in, void *const *out, uint64_t seed) {
+    (void)out; (void)seed;
+    const int64_t B = d[0], Tq = d[1], Tk = d[2], H = d[3], Hkv = d[4], D = d[5];
+    fb_op_args f = {.in = {fb_src_f32(in[0], B * Tq, H * D, d[7]), fb_src_f32(in[1], B * Tk, Hkv * D, d[8]),
+                           fb_src_f32(in[2], B * Tk, Hkv * D, d[8])},
+                    .out = {fb_dst_f32(in[3], B * Tq, H * D, d[9]), fb_dst_f32(in[4], B * H, Tq, Tq)}};
     memcpy(f.d, d, sizeof f.d);
-    attention_forward_naive(&f);
+    fb_workspace ws = {0};
+    if (fb_workspace_reserve(&ws, attention_forward_naive_ws(&f, 1)) != FB_OK) return;   /* the comparison fails */
+    f.ws = ws;
+    (void)attention_forward_naive(&f);
+    fb_workspace_free(&ws);
 }

@@ -5,19 +5,24 @@
 #include "attention/kv_rows.h"
 #include "ops/ops.h"
 #include <math.h>
-#include <stdlib.h>
 
-void attention_forward_naive(const fb_op_args *a) {
-    const float *q = a->in[0], *k = a->in[1], *v = a->in[2];
+/* The Tq×Tk scores of one head, in double. */
+size_t attention_forward_naive_ws(const fb_op_args *a, int n_threads) {
+    (void)n_threads;
+    return sizeof(double) * (size_t)(a->d[1] * a->d[2] > 0 ? a->d[1] * a->d[2] : 1);
+}
+
+fb_status attention_forward_naive(const fb_op_args *a) {
+    const float *q = fb_in_f32(a, 0), *k = fb_in_f32(a, 1), *v = fb_in_f32(a, 2);
     const fb_kv_rows kv = fb_kv_rows_of(a);
-    float *o = a->out[0], *lse = a->out[1];
+    float *o = fb_out_f32(a, 0), *lse = fb_out_f32(a, 1);
     const int64_t B = a->d[0], Tq = a->d[1], Tk = a->d[2], H = a->d[3], Hkv = a->d[4], D = a->d[5];
     const int causal = (int)a->d[6];
     const int64_t qs = a->d[7], os = a->d[9];
     const double scale = a->f[0] > 0 ? a->f[0] : 1.0 / sqrt((double)D);
     const int64_t group = H / Hkv, offset = Tk - Tq;
-    double *S = malloc(sizeof(double) * (size_t)(Tq * Tk > 0 ? Tq * Tk : 1));
-    if (!S) abort();   /* reference only: tests size it */
+    FB_TRY(fb_ws_check(a, attention_forward_naive_ws(a, 1), "attention_forward[reference]"));
+    double *S = a->ws.data;
     for (int64_t b = 0; b < B; b++)
         for (int64_t h = 0; h < H; h++) {
             const int64_t kh = h / group;
@@ -40,5 +45,5 @@ void attention_forward_naive(const fb_op_args *a) {
                 lse[(b * H + h) * Tq + i] = (float)(mx + log(sum));
             }
         }
-    free(S);
+    return FB_OK;
 }

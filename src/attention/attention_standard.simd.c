@@ -4,30 +4,31 @@
  * Tq×Tk buffer per thread; this is the baseline FlashAttention must beat.
  * Paged K/V (a block table) are first gathered into contiguous Tk×D copies
  * per head: BLAS needs one leading dimension. */
+#include "attention/attention_plan.h"
 #include "attention/kv_rows.h"
 #include "core/simd.h"
 #include "ops/ops.h"
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
-#include <stdlib.h>
 #include <string.h>
 
-void FB_SIMD(attention_forward_standard)(const fb_op_args *a);
 
-void FB_SIMD(attention_forward_standard)(const fb_op_args *a) {
-    const float *q = a->in[0], *k = a->in[1], *v = a->in[2];
+fb_status FB_SIMD(attention_forward_standard)(const fb_op_args *a) {
+    const float *q = fb_in_f32(a, 0), *k = fb_in_f32(a, 1), *v = fb_in_f32(a, 2);
     const fb_kv_rows kv = fb_kv_rows_of(a);
-    float *o = a->out[0], *lse = a->out[1];
+    float *o = fb_out_f32(a, 0), *lse = fb_out_f32(a, 1);
     const int64_t B = a->d[0], Tq = a->d[1], Tk = a->d[2], H = a->d[3], Hkv = a->d[4], D = a->d[5];
     const int causal = (int)a->d[6];
     const int64_t qs = a->d[7], kvs = a->d[8], os = a->d[9];
     const float scale = a->f[0] > 0 ? a->f[0] : 1.0f / sqrtf((float)D);
     const int64_t group = H / Hkv, offset = Tk - Tq;
+    FB_TRY(fb_ws_check(a, attention_forward_standard_ws(a, omp_get_max_threads()), "attention_forward[standard]"));
+    const size_t per_thread = attention_forward_standard_ws(a, 1);
     #pragma omp parallel
     {
-        float *S = malloc(sizeof(float) * (size_t)(Tq * Tk > 0 ? Tq * Tk : 1));
-        float *gathered = kv.table ? malloc(sizeof(float) * (size_t)(2 * Tk * D > 0 ? 2 * Tk * D : 1)) : NULL;
+        float *S = (float *)((char *)a->ws.data + (size_t)omp_get_thread_num() * per_thread);
+        float *gathered = (float *)((char *)S + standard_matrix_bytes(a->d));   /* paged K/V only */
         #pragma omp for schedule(dynamic, 1)
         for (int64_t bh = 0; bh < B * H; bh++) {
             const int64_t b = bh / H, h = bh % H, kh = h / group;
@@ -74,7 +75,6 @@ void FB_SIMD(attention_forward_standard)(const fb_op_args *a) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Tq, (int)D, (int)Tk, 1.0f, S, (int)Tk,
                         vh, (int)ld, 0.0f, o + b * Tq * os + h * D, (int)os);
         }
-        free(gathered);
-        free(S);
     }
+    return FB_OK;
 }

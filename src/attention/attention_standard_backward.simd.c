@@ -11,24 +11,24 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
-#include <stdlib.h>
 
-void FB_SIMD(attention_backward_standard)(const fb_op_args *a);
 
-void FB_SIMD(attention_backward_standard)(const fb_op_args *a) {
-    const float *q = a->in[0], *k = a->in[1], *v = a->in[2], *o = a->in[3], *lse = a->in[4], *dout = a->in[5];
-    float *dq = a->out[0], *dk = a->out[1], *dv = a->out[2];
+fb_status FB_SIMD(attention_backward_standard)(const fb_op_args *a) {
+    const float *q = fb_in_f32(a, 0), *k = fb_in_f32(a, 1), *v = fb_in_f32(a, 2);
+    const float *o = fb_in_f32(a, 3), *lse = fb_in_f32(a, 4), *dout = fb_in_f32(a, 5);
+    float *dq = fb_out_f32(a, 0), *dk = fb_out_f32(a, 1), *dv = fb_out_f32(a, 2);
     const int64_t B = a->d[0], Tq = a->d[1], Tk = a->d[2], H = a->d[3], Hkv = a->d[4], D = a->d[5];
     const int causal = (int)a->d[6];
     const int64_t qs = a->d[7], kvs = a->d[8], os = a->d[9];
     const float scale = a->f[0] > 0 ? a->f[0] : 1.0f / sqrtf((float)D);
     const int64_t group = H / Hkv, offset = Tk - Tq;
     const fvec l2e = fv_set1(1.44269504088896341f);
+    FB_TRY(fb_ws_check(a, attention_backward_standard_ws(a, omp_get_max_threads()), "attention_backward[standard]"));
+    const size_t per_thread = attention_backward_standard_ws(a, 1);
     #pragma omp parallel
     {
-        const size_t tt = (size_t)(Tq * Tk > 0 ? Tq * Tk : 1);
-        float *P = malloc(sizeof(float) * tt), *dS = malloc(sizeof(float) * tt);
-        if (!P || !dS) abort();
+        float *P = (float *)((char *)a->ws.data + (size_t)omp_get_thread_num() * per_thread);
+        float *dS = P + per_thread / 2 / sizeof(float);
         #pragma omp for schedule(dynamic, 1)
         for (int64_t bkh = 0; bkh < B * Hkv; bkh++) {
             const int64_t b = bkh / Hkv, kh = bkh % Hkv;
@@ -75,7 +75,6 @@ void FB_SIMD(attention_backward_standard)(const fb_op_args *a) {
                             doh, (int)os, beta, dvb, (int)kvs);
             }
         }
-        free(P);
-        free(dS);
     }
+    return FB_OK;
 }

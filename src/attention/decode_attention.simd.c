@@ -20,21 +20,18 @@
  * (attention/kv_rows.h): contiguous buffers and the KV cache's paged blocks
  * take the same loop and give the same bits.
  *
- * Splits: enough items for about 4 per thread, chunks of at least MIN_CHUNK
+ * Splits: enough items for about 4 per thread, chunks of at least DECODE_MIN_CHUNK
  * keys. Scratch: partials n_items·R·Dp (≈ O(threads·H·D) for decode) plus per
  * thread R·Dp + R·BC floats; nothing proportional to Tk.
  */
 #include "attention/kv_rows.h"
 #include "core/simd.h"
-#include "ops/ops.h"
-#include "core/runtime.h"
+#include "attention/attention_plan.h"
 #include <math.h>
 #include <omp.h>
-#include <stdlib.h>
 #include <string.h>
 
-#define BC 32          /* keys per tile */
-#define MIN_CHUNK 64   /* fewest keys per split */
+#define BC DECODE_BC   /* keys per tile */
 #define LOG2E 1.44269504088896341f
 #define LN2 0.69314718055994531f
 #define ROUND_UP(x, m) (((x) + (m) - 1) / (m) * (m))
@@ -115,41 +112,33 @@ static void decode_chunk(float *restrict O, float *restrict m, float *restrict l
     }
 }
 
-void FB_SIMD(attention_decode)(const fb_op_args *a) {
-    const float *q = a->in[0];
+fb_status FB_SIMD(attention_decode)(const fb_op_args *a) {
+    const float *q = fb_in_f32(a, 0);
     const fb_kv_rows kv = fb_kv_rows_of(a);
-    float *o = a->out[0], *lse = a->out[1];
+    float *o = fb_out_f32(a, 0), *lse = fb_out_f32(a, 1);
     const int64_t B = a->d[0], Tq = a->d[1], Tk = a->d[2], H = a->d[3], Hkv = a->d[4];
     const int D = (int)a->d[5];
     const int causal = (int)a->d[6];
     const int64_t qs = a->d[7], os = a->d[9];
-    if (B <= 0 || Tq <= 0 || H <= 0) return;
+    if (B <= 0 || Tq <= 0 || H <= 0) return FB_OK;
     const float scale = a->f[0] > 0 ? a->f[0] : 1.0f / sqrtf((float)D);
     const int64_t G = H / Hkv, offset = Tk - Tq;
-    const int R = (int)(G * Tq);
-    const int Dp = (int)ROUND_UP(D > 0 ? D : 1, 16);
-    /* Keys any row of the group can see. */
-    const int64_t kend = causal ? (Tk < offset + Tq ? Tk : offset + Tq) : Tk;
-    const int64_t kvis = kend > 0 ? kend : 0;
-
     const int nthreads = omp_get_max_threads();
+    /* The split (attention_plan.h): depends only on the shape and the thread count. */
+    const decode_plan plan = decode_plan_for(a->d, nthreads);
+    const int R = plan.R, Dp = plan.Dp;
+    const int64_t kvis = plan.kvis, n_split = plan.n_split, chunk = plan.chunk, n_items = plan.n_items;
     const int64_t groups = B * Hkv;
-    int64_t n_split = (4 * (int64_t)nthreads + groups - 1) / groups;
-    const int64_t max_split = (kvis + MIN_CHUNK - 1) / MIN_CHUNK;
-    if (n_split > max_split) n_split = max_split;
-    if (n_split < 1) n_split = 1;
-    const int64_t chunk = ROUND_UP((kvis + n_split - 1) / n_split, BC);
-    const int64_t n_items = groups * n_split;
+    FB_TRY(fb_ws_check(a, attention_decode_ws(a, nthreads), "attention_decode"));
 
     /* Partials: per item R×Dp outputs, then R maxima and R sums. */
-    const size_t per_item = (size_t)R * (size_t)Dp + 2 * (size_t)R;
-    float *part = fb_aligned_alloc(sizeof(float) * per_item * (size_t)n_items);
-    if (!part) abort();   /* no error channel in kernels; the size is O(threads·H·D) */
+    const size_t per_item = plan.per_item;
+    float *part = a->ws.data;
 
     #pragma omp parallel if (n_items > 1)
     {
-        float *scratch = fb_aligned_alloc(sizeof(float) * ((size_t)R * (size_t)Dp + (size_t)R * BC));
-        if (!scratch) abort();
+        float *scratch =
+            (float *)((char *)a->ws.data + plan.shared_bytes + (size_t)omp_get_thread_num() * plan.thread_bytes);
         float *Qs = scratch, *S = Qs + (size_t)R * Dp;
         int64_t loaded_group = -1;
         #pragma omp for schedule(static)
@@ -174,7 +163,6 @@ void FB_SIMD(attention_decode)(const fb_op_args *a) {
             if (j0 < j1)
                 decode_chunk(O, m, l, S, Qs, &kv, b, kh * D, j0, j1, R, (int)Tq, D, Dp, causal, offset);
         }
-        free(scratch);
 
         /* Merge the splits of each output row in split order. */
         #pragma omp for schedule(static)
@@ -205,5 +193,5 @@ void FB_SIMD(attention_decode)(const fb_op_args *a) {
             lse[(b * H + h) * Tq + i] = L > 0 ? LN2 * (M + log2f(L)) : -INFINITY;
         }
     }
-    free(part);
+    return FB_OK;
 }

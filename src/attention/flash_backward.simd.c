@@ -27,15 +27,13 @@
  * are bitwise identical across runs and thread counts.
  */
 #include "core/simd.h"
-#include "ops/ops.h"
+#include "attention/attention_plan.h"
 #include <math.h>
 #include <omp.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
-#define BR 64          /* queries per tile */
-#define BC 64          /* keys per tile */
+#define BR FLASH_BWD_BR   /* queries per tile */
+#define BC FLASH_BWD_BC   /* keys per tile */
 #define RB 4           /* rows per register block */
 #if FV_N == 8
 #define NV 2           /* AVX2: 16 registers, 4×2 accumulators fit without spills */
@@ -46,7 +44,6 @@
 
 #define ROUND_UP(x, m) (((x) + (m) - 1) / (m) * (m))
 
-void FB_SIMD(flash_attention_backward)(const fb_op_args *a);
 
 static const float iota[BR] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
                                16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
@@ -158,16 +155,10 @@ static void pack_rows(float *restrict dst, int Dp, const float *restrict src, in
     }
 }
 
-static void *alloc_or_die(size_t floats) {
-    size_t bytes = ROUND_UP(floats * sizeof(float), 64);
-    void *p = aligned_alloc(64, bytes ? bytes : 64);
-    if (!p) abort();
-    return p;
-}
-
-void FB_SIMD(flash_attention_backward)(const fb_op_args *a) {
-    const float *q = a->in[0], *k = a->in[1], *v = a->in[2], *o = a->in[3], *lse = a->in[4], *dout = a->in[5];
-    float *dq = a->out[0], *dk = a->out[1], *dv = a->out[2];
+fb_status FB_SIMD(flash_attention_backward)(const fb_op_args *a) {
+    const float *q = fb_in_f32(a, 0), *k = fb_in_f32(a, 1), *v = fb_in_f32(a, 2);
+    const float *o = fb_in_f32(a, 3), *lse = fb_in_f32(a, 4), *dout = fb_in_f32(a, 5);
+    float *dq = fb_out_f32(a, 0), *dk = fb_out_f32(a, 1), *dv = fb_out_f32(a, 2);
     const int64_t B = a->d[0], Tq = a->d[1], Tk = a->d[2], H = a->d[3], Hkv = a->d[4];
     const int D = (int)a->d[5];
     const int causal = (int)a->d[6];
@@ -180,18 +171,16 @@ void FB_SIMD(flash_attention_backward)(const fb_op_args *a) {
     const float qscale = scale * LOG2E;
     const size_t tile = (size_t)D * BR;   /* one transposed query tile */
 
-    /* One mapping for the per-call scratch, returned to the system at the end
-     * (through malloc, glibc's sliding mmap threshold would move repeated
-     * calls onto the heap and grow the resident set). */
-    const size_t glob_bytes = sizeof(float) * (size_t)n_qitems * (2 * tile + 2 * BR);
-    void *glob = mmap(NULL, glob_bytes ? glob_bytes : 64, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (glob == MAP_FAILED) abort();
-    float *Qt = glob, *dOt = Qt + (size_t)n_qitems * tile;
+    /* Workspace: the transposed query-sized tiles of every item (shared),
+     * then a few tiles per thread (attention_plan.h). */
+    FB_TRY(fb_ws_check(a, flash_attention_backward_ws(a, omp_get_max_threads()), "attention_backward[flash]"));
+    const size_t shared = flash_bwd_shared_bytes(a->d), per_thread = flash_bwd_thread_bytes(a->d);
+    float *Qt = a->ws.data, *dOt = Qt + (size_t)n_qitems * tile;
     float *lse2 = dOt + (size_t)n_qitems * tile, *Dvec = lse2 + n_qitems * BR;
 
     #pragma omp parallel if (n_qitems + n_kitems > 2)
     {
-        float *scratch = alloc_or_die((size_t)(2 * BC * BR + 4 * BC * Dp + BR * Dp));
+        float *scratch = (float *)((char *)a->ws.data + shared + (size_t)omp_get_thread_num() * per_thread);
         float *St = scratch, *dPt = St + BC * BR, *Kp = dPt + BC * BR, *Vp = Kp + BC * Dp;
         float *dKa = Vp + BC * Dp, *dVa = dKa + BC * Dp, *dQa = dVa + BC * Dp;
 
@@ -294,7 +283,6 @@ void FB_SIMD(flash_attention_backward)(const fb_op_args *a) {
                 for (int d = 0; d < D; d++) g[d] = dQa[r * Dp + d] * scale;
             }
         }
-        free(scratch);
     }
-    munmap(glob, glob_bytes ? glob_bytes : 64);
+    return FB_OK;
 }

@@ -23,14 +23,13 @@
  */
 #include "attention/kv_rows.h"
 #include "core/simd.h"
-#include "ops/ops.h"
+#include "attention/attention_plan.h"
 #include <math.h>
 #include <omp.h>
-#include <stdlib.h>
 #include <string.h>
 
-#define BR 64          /* query rows per tile */
-#define BC 64          /* keys per tile */
+#define BR FLASH_FWD_BR   /* query rows per tile */
+#define BC FLASH_FWD_BC   /* keys per tile */
 #define RB 4           /* rows per register block */
 #define NV 4           /* vectors per register block */
 #define LOG2E 1.44269504088896341f
@@ -104,10 +103,10 @@ static void pv_tile(float *restrict O, const float *restrict P, const float *res
     }
 }
 
-void FB_SIMD(flash_attention_forward)(const fb_op_args *a) {
-    const float *q = a->in[0];
+fb_status FB_SIMD(flash_attention_forward)(const fb_op_args *a) {
+    const float *q = fb_in_f32(a, 0);
     const fb_kv_rows kv = fb_kv_rows_of(a);
-    float *o = a->out[0], *lse = a->out[1];
+    float *o = fb_out_f32(a, 0), *lse = fb_out_f32(a, 1);
     const int64_t B = a->d[0], Tq = a->d[1], Tk = a->d[2], H = a->d[3], Hkv = a->d[4];
     const int D = (int)a->d[5];
     const int causal = (int)a->d[6];
@@ -117,11 +116,12 @@ void FB_SIMD(flash_attention_forward)(const fb_op_args *a) {
     const int Dp = (int)ROUND_UP(D, 16);           /* padded row length of scratch tiles */
     const int64_t n_qt = (Tq + BR - 1) / BR, n_items = B * H * n_qt;
     const float qscale = scale * LOG2E;
+    FB_TRY(fb_ws_check(a, flash_attention_forward_ws(a, omp_get_max_threads()), "attention_forward[flash]"));
+    const size_t per_thread = flash_fwd_thread_bytes(a->d);
 
     #pragma omp parallel if (n_items > 1)
     {
-        float *scratch = aligned_alloc(64, sizeof(float) * (size_t)(2 * BR * Dp + Dp * BC + BR * BC + 3 * BR));
-        if (!scratch) abort();   /* a few tiles per thread; kernels have no error channel */
+        float *scratch = (float *)((char *)a->ws.data + (size_t)omp_get_thread_num() * per_thread);
         float *Qs = scratch, *O = Qs + BR * Dp, *Kt = O + BR * Dp, *S = Kt + Dp * BC;
         float *m = S + BR * BC, *l = m + BR, *alpha = l + BR;
         const float *krow[BC], *vrow[BC];
@@ -203,6 +203,6 @@ void FB_SIMD(flash_attention_forward)(const fb_op_args *a) {
                 lse[(b * H + h) * Tq + i0 + r] = l[r] > 0 ? LN2 * (m[r] + log2f(l[r])) : -INFINITY;
             }
         }
-        free(scratch);
     }
+    return FB_OK;
 }

@@ -24,7 +24,7 @@ typedef struct fb_kv_rows {
 } fb_kv_rows;
 
 static inline fb_kv_rows fb_kv_rows_of(const fb_op_args *a) {
-    fb_kv_rows L = {a->in[1], a->in[2], (const int32_t *)(const void *)a->in[3], a->d[10], a->d[11], a->d[2], a->d[8]};
+    fb_kv_rows L = {fb_in_f32(a, 1), fb_in_f32(a, 2), fb_in_i32(a, 3), a->d[10], a->d[11], a->d[2], a->d[8]};
     if (L.bs <= 0) L.table = NULL;
     return L;
 }

@@ -1,8 +1,10 @@
 /*
  * flashblock bench attention: naive vs standard vs flash attention forward,
  * causal, [B, T, H, D]. Each (kernel, T, D) point runs in its own child
- * process: median of --reps timed runs after one warm-up, and the peak
- * extra resident memory beyond the inputs and outputs (VmHWM delta).
+ * process (this binary again, `bench attention --point ...`): median of
+ * --reps timed runs after one warm-up, and the peak extra resident memory
+ * beyond the inputs and outputs (VmHWM delta: the kernel's workspace pages
+ * it touched and anything else).
  * GFLOP/s count only the useful causal FLOPs, 2·2·T²·D/2 per head.
  * --backward times the backward pass instead (o and lse from one forward
  * run beforehand; gradients dq, dk, dv): useful causal FLOPs 5·T²·D per head
@@ -24,9 +26,8 @@ typedef struct {
     long B, T, H, Hkv, D, reps, threads, causal, backward;
 } attn_point;
 
-static void run_point(void *vctx, double *res, int n) {
-    (void)n;
-    const attn_point *p = vctx;
+/* One point, in the child: prints "seconds extra_bytes" and returns 0. */
+static int run_point(const attn_point *p) {
     fb_set_threads((int)p->threads);
     const char *variant = !strcmp(p->kernel, "naive") ? "reference"
                         : !strcmp(p->kernel, "standard") ? "standard_avx512" : "flash_avx512";
@@ -35,12 +36,12 @@ static void run_point(void *vctx, double *res, int n) {
     const fb_op_id timed = p->backward ? FB_OP_ATTENTION_BWD : FB_OP_ATTENTION_FWD;
     if (fb_op_force_variant(timed, variant) != FB_OK) {   /* fall back to the best ISA present */
         snprintf(buf, sizeof buf, "%s_%s", p->kernel, fb_isa_name(fb_cpu_best_isa()));
-        if (fb_op_force_variant(timed, buf) != FB_OK) return;
+        if (fb_op_force_variant(timed, buf) != FB_OK) return 1;
     }
     const size_t nq = (size_t)(p->B * p->T * p->H * p->D), nkv = (size_t)(p->B * p->T * p->Hkv * p->D);
     float *q = fb_aligned_alloc(nq * 4), *k = fb_aligned_alloc(nkv * 4), *v = fb_aligned_alloc(nkv * 4);
     float *o = fb_aligned_alloc(nq * 4), *lse = fb_aligned_alloc((size_t)(p->B * p->H * p->T) * 4);
-    if (!q || !k || !v || !o || !lse) return;
+    if (!q || !k || !v || !o || !lse) return 1;
     uint64_t s = 88172645463325252ull;
     for (size_t i = 0; i < nq; i++) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; q[i] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5); }
     for (size_t i = 0; i < nkv; i++) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; k[i] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5); v[i] = k[(i * 7) % nkv]; }
@@ -50,7 +51,7 @@ static void run_point(void *vctx, double *res, int n) {
     if (p->backward) {
         dout = fb_aligned_alloc(nq * 4), dq = fb_aligned_alloc(nq * 4);
         dk = fb_aligned_alloc(nkv * 4), dv = fb_aligned_alloc(nkv * 4);
-        if (!dout || !dq || !dk || !dv) return;
+        if (!dout || !dq || !dk || !dv) return 1;
         for (size_t i = 0; i < nq; i++) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; dout[i] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5); }
         memset(dq, 0, nq * 4);
         memset(dk, 0, nkv * 4);
@@ -60,33 +61,47 @@ static void run_point(void *vctx, double *res, int n) {
     { volatile int x = omp_get_thread_num(); (void)x; }   /* start the threads before the baseline */
     const size_t base = fb_vm_hwm_bytes();
     const long qs = p->H * p->D, kvs = p->Hkv * p->D;
+    /* The workspace is reserved after the baseline: the pages the kernels touch count as their extra memory. */
+    const fb_op_args dims = {.d = {p->B, p->T, p->T, p->H, p->Hkv, p->D, p->causal, qs, kvs, qs}};
+    size_t need = 0;
+    fb_ws_plan(&need, FB_OP_ATTENTION_FWD, &dims, fb_get_threads());
+    if (p->backward) fb_ws_plan(&need, FB_OP_ATTENTION_BWD, &dims, fb_get_threads());
+    fb_workspace ws = {0};
+    if (fb_workspace_reserve(&ws, need) != FB_OK) return 1;
     double times[64];
     int reps = p->reps < 64 ? (int)p->reps : 64;
-    fb_attention_forward(o, lse, q, k, v, p->B, p->T, p->T, p->H, p->Hkv, p->D, (int)p->causal, qs, kvs, qs); /* warm-up */
-    if (p->backward) {
-        fb_attention_backward(dq, dk, dv, dout, q, k, v, o, lse, p->B, p->T, p->T, p->H, p->Hkv, p->D, (int)p->causal,
-                              qs, kvs, qs, 0.0f); /* warm-up */
-        for (int r = 0; r < reps; r++) {
-            double t0 = fb_now_sec();
-            fb_attention_backward(dq, dk, dv, dout, q, k, v, o, lse, p->B, p->T, p->T, p->H, p->Hkv, p->D,
-                                  (int)p->causal, qs, kvs, qs, 0.0f);
-            times[r] = fb_now_sec() - t0;
-        }
-        size_t peak = fb_vm_hwm_bytes();
-        res[0] = fb_median(times, reps);
-        res[1] = (double)(peak > base ? peak - base : 0);   /* includes the (small) flash forward scratch */
-        res[2] = 1.0;
-        return;
-    }
+    /* warm-up (the forward also makes o and lse for the backward) */
+    if (fb_attention_forward(&ws, o, lse, q, k, v, p->B, p->T, p->T, p->H, p->Hkv, p->D, (int)p->causal, qs, kvs,
+                             qs) != FB_OK)
+        return 1;
+    if (p->backward && fb_attention_backward(&ws, dq, dk, dv, dout, q, k, v, o, lse, p->B, p->T, p->T, p->H, p->Hkv,
+                                             p->D, (int)p->causal, qs, kvs, qs, 0.0f) != FB_OK)
+        return 1;
     for (int r = 0; r < reps; r++) {
         double t0 = fb_now_sec();
-        fb_attention_forward(o, lse, q, k, v, p->B, p->T, p->T, p->H, p->Hkv, p->D, (int)p->causal, qs, kvs, qs);
+        fb_status st = p->backward ? fb_attention_backward(&ws, dq, dk, dv, dout, q, k, v, o, lse, p->B, p->T, p->T, p->H,
+                                                           p->Hkv, p->D, (int)p->causal, qs, kvs, qs, 0.0f)
+                                   : fb_attention_forward(&ws, o, lse, q, k, v, p->B, p->T, p->T, p->H, p->Hkv, p->D,
+                                                          (int)p->causal, qs, kvs, qs);
+        if (st != FB_OK) return 1;
         times[r] = fb_now_sec() - t0;
     }
+    /* backward: the extra memory includes the (small) flash forward scratch */
     size_t peak = fb_vm_hwm_bytes();
-    res[0] = fb_median(times, reps);
-    res[1] = (double)(peak > base ? peak - base : 0);
-    res[2] = 1.0;
+    printf("%.17g %.17g\n", fb_median(times, reps), (double)(peak > base ? peak - base : 0));
+    return 0;
+}
+
+/* Runs one point in a child process; 0 and res[0..1] on success. */
+static int run_point_isolated(const attn_point *p, double res[2]) {
+    char a[10][32], out[256];
+    const long vals[10] = {p->B, p->T, p->H, p->Hkv, p->D, p->reps, p->threads, p->causal, p->backward, 0};
+    for (int i = 0; i < 9; i++) snprintf(a[i], sizeof a[i], "%ld", vals[i]);
+    snprintf(a[9], sizeof a[9], "%s", p->kernel);
+    char *argv[] = {"flashblock", "bench", "attention", "--point", a[9], a[0], a[1], a[2], a[3], a[4], a[5],
+                    a[6], a[7], a[8], NULL};
+    if (fb_run_self(argv, NULL, NULL, out, sizeof out) != 0) return -1;
+    return sscanf(out, "%lf %lf", &res[0], &res[1]) == 2 ? 0 : -1;
 }
 
 static void usage(FILE *f) {
@@ -109,6 +124,12 @@ int fb_bench_attention(int argc, char **argv) {
     long heads = 12, kv_heads = 0, batch = 1, threads = 0, reps = 5, max_naive = 2048, causal = 1, backward = 0;
     long mem_limit_mb = (long)(fb_phys_mem_bytes() / 2 / (1 << 20));
     int use[3] = {1, 1, 1};   /* flash, standard, naive */
+    if (argc == 12 && !strcmp(argv[1], "--point")) {   /* the child of run_point_isolated */
+        long v[9];
+        for (int i = 0; i < 9; i++) v[i] = atol(argv[3 + i]);
+        const attn_point p = {argv[2], v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]};
+        return run_point(&p);
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
@@ -164,8 +185,8 @@ int fb_bench_attention(int argc, char **argv) {
                         continue;
                     }
                 }
-                double res[3] = {0};
-                if (fb_run_isolated(run_point, &p, res, 3) != 0 || res[2] != 1.0) {
+                double res[2] = {0};
+                if (run_point_isolated(&p, res) != 0) {
                     fprintf(stderr, "%s: T=%ld D=%ld failed to run (out of memory?)\n", names[ki], p.T, p.D);
                     continue;
                 }

@@ -23,14 +23,18 @@ double fb_bench_time_matmul(long M, long N, long K, int reps) {
     for (long i = 0; i < N * K; i++) W[i] = (float)((i * 104729) % 1000) * 1e-3f - 0.5f;
     double t[64];
     if (reps > 64) reps = 64;
-    fb_matmul_forward(y, x, W, NULL, M, K, N);
-    for (int r = 0; r < reps; r++) {
+    fb_workspace ws = {0};
+    fb_status st = fb_workspace_reserve(&ws, fb_op_workspace(FB_OP_MATMUL_FWD, &(fb_op_args){.d = {M, K, N}},
+                                                             fb_get_threads()));
+    if (st == FB_OK) st = fb_matmul_forward(&ws, y, x, W, NULL, M, K, N);   /* warm-up */
+    for (int r = 0; r < reps && st == FB_OK; r++) {
         double t0 = fb_now_sec();
-        fb_matmul_forward(y, x, W, NULL, M, K, N);
+        st = fb_matmul_forward(&ws, y, x, W, NULL, M, K, N);
         t[r] = fb_now_sec() - t0;
     }
+    fb_workspace_free(&ws);
     free(x); free(W); free(y);
-    return fb_median(t, reps);
+    return st == FB_OK ? fb_median(t, reps) : -1;
 }
 
 int fb_bench_gemm(int argc, char **argv) {

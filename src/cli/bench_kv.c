@@ -9,6 +9,7 @@
 #include "cli/bench_util.h"
 #include "cli/cli.h"
 #include "core/runtime.h"
+#include "ops/kernels.h"
 #include "ops/ops.h"
 #include <stdint.h>
 #include <stdio.h>
@@ -17,9 +18,9 @@
 #include <unistd.h>
 
 static double time_calls(fb_op_args *a, int reps) {
-    fb_op_run(FB_OP_ATTENTION_DECODE, a);   /* warm */
+    if (fb_op_run(FB_OP_ATTENTION_DECODE, a) != FB_OK) return -1;   /* warm */
     const double t0 = fb_now_sec();
-    for (int r = 0; r < reps; r++) fb_op_run(FB_OP_ATTENTION_DECODE, a);
+    for (int r = 0; r < reps; r++) (void)fb_op_run(FB_OP_ATTENTION_DECODE, a);
     return (fb_now_sec() - t0) / reps;
 }
 
@@ -66,13 +67,20 @@ int fb_bench_kv(int argc, char **argv) {
         memcpy(kp + at, k + (size_t)j * row, row * sizeof(float));
         memcpy(vp + at, v + (size_t)j * row, row * sizeof(float));
     }
-    fb_op_args flat = {.in = {q, k, v}, .out = {o, lse}, .d = {1, 1, T, H, Hkv, D, 1, H * D, (int64_t)row, H * D}};
-    fb_op_args paged = {.in = {q, kp, vp, (const float *)(const void *)perm}, .out = {o, lse},
-                        .d = {1, 1, T, H, Hkv, D, 1, H * D, (int64_t)row, H * D, bs, (int64_t)width, (int64_t)pool}};
+    fb_op_args flat = fb_attention_args(NULL, o, lse, q, k, v, 1, 1, T, H, Hkv, D, 1, H * D, (int64_t)row, H * D);
+    fb_op_args paged = fb_attention_args(NULL, o, lse, q, kp, vp, 1, 1, T, H, Hkv, D, 1, H * D, (int64_t)row, H * D);
+    fb_attention_args_paged(&paged, perm, bs, (int64_t)width, (int64_t)pool);
+    size_t need = 0;   /* the kernel's workspace, planned once as the engine does */
+    fb_ws_plan(&need, FB_OP_ATTENTION_DECODE, &flat, (int)threads);
+    fb_ws_plan(&need, FB_OP_ATTENTION_DECODE, &paged, (int)threads);
+    fb_workspace ws = {0};
+    if (fb_workspace_reserve(&ws, need) != FB_OK) return fb_cli_error("bench kv: %s", fb_last_error());
+    flat.ws = paged.ws = ws;
     double tc[64], tp[64];
     for (long r = 0; r < rounds; r++) {
         tc[r] = time_calls(&flat, (int)reps);
         tp[r] = time_calls(&paged, (int)reps);
+        if (tc[r] < 0 || tp[r] < 0) return fb_cli_error("bench kv: %s", fb_last_error());
     }
     const double mc = fb_median(tc, (int)rounds), mp = fb_median(tp, (int)rounds);
     const double bytes = 2.0 * (double)T * (double)row * 4.0;
@@ -88,5 +96,6 @@ int fb_bench_kv(int argc, char **argv) {
                T, H, Hkv, D, threads, fb_op_selected_variant(FB_OP_ATTENTION_DECODE), rounds, reps, mc * 1e6, bytes / mc / 1e9, bs,
                mp * 1e6, bytes / mp / 1e9, mc / mp);
     free(q); free(o); free(lse); free(k); free(v); free(kp); free(vp); free(perm);
+    fb_workspace_free(&ws);
     return 0;
 }

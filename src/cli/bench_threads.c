@@ -31,44 +31,43 @@ static int worker(double seconds, int threads) {
         for (size_t i = 0; i < n; i++) w[s][i] = (float)(i % 17) * 0.01f;
     }
     for (long i = 0; i < 2 * hidden; i++) x[i] = 0.01f;
+    size_t need = 0;
+    for (int s = 0; s < 4; s++)
+        fb_ws_plan(&need, FB_OP_MATMUL_FWD, &(fb_op_args){.d = {1, shapes[s][0], shapes[s][1]}}, fb_get_threads());
+    fb_workspace ws = {0};
+    if (fb_workspace_reserve(&ws, need) != FB_OK) return fb_cli_error("%s", fb_last_error());
     long tokens = 0;
     double t0 = fb_now_sec();
     while (fb_now_sec() - t0 < seconds) {
         for (long l = 0; l < layers; l++)
             for (int s = 0; s < 4; s++)
-                fb_matmul_forward(y, x, w[s] + l * shapes[s][0] * shapes[s][1], NULL, 1, shapes[s][0], shapes[s][1]);
+                if (fb_matmul_forward(&ws, y, x, w[s] + l * shapes[s][0] * shapes[s][1], NULL, 1, shapes[s][0],
+                                      shapes[s][1]) != FB_OK)
+                    return fb_cli_error("%s", fb_last_error());
         tokens++;
     }
+    fb_workspace_free(&ws);
     printf("%.2f\n", (double)tokens / (fb_now_sec() - t0));
     return 0;
 }
 
 typedef struct { const char *name, *wait_policy, *spincount; } policy;
 
+/* The worker in a fresh process (this binary again) under one policy:
+ * OpenMP reads the wait policy once, when its runtime loads. */
 static double run_child(const policy *pol, double seconds, int threads) {
-    int fds[2];
-    if (pipe(fds)) return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        unsetenv("OMP_WAIT_POLICY");
-        unsetenv("GOMP_SPINCOUNT");
-        if (pol->wait_policy) setenv("OMP_WAIT_POLICY", pol->wait_policy, 1);
-        if (pol->spincount) setenv("GOMP_SPINCOUNT", pol->spincount, 1);
-        setenv("FLASHBLOCK_NO_REEXEC", "1", 1);
-        char s[32], t[32];
-        snprintf(s, sizeof s, "%g", seconds);
-        snprintf(t, sizeof t, "%d", threads);
-        execl("/proc/self/exe", "flashblock", "bench", "threads", "--worker", s, t, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char buf[64] = {0};
-    ssize_t n = read(fds[0], buf, sizeof buf - 1);
-    close(fds[0]);
-    waitpid(pid, NULL, 0);
-    return n > 0 ? atof(buf) : -1;
+    char s[32], t[32], wp[64], sc[64], out[64];
+    snprintf(s, sizeof s, "%g", seconds);
+    snprintf(t, sizeof t, "%d", threads);
+    snprintf(wp, sizeof wp, "OMP_WAIT_POLICY=%s", pol->wait_policy ? pol->wait_policy : "");
+    snprintf(sc, sizeof sc, "GOMP_SPINCOUNT=%s", pol->spincount ? pol->spincount : "");
+    const char *unset[] = {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", NULL};
+    char *set[4] = {"FLASHBLOCK_NO_REEXEC=1", NULL, NULL, NULL};
+    int k = 1;
+    if (pol->wait_policy) set[k++] = wp;
+    if (pol->spincount) set[k++] = sc;
+    char *argv[] = {"flashblock", "bench", "threads", "--worker", s, t, NULL};
+    return fb_run_self(argv, unset, set, out, sizeof out) == 0 ? atof(out) : -1;
 }
 
 int fb_bench_threads(int argc, char **argv) {

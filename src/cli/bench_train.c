@@ -65,7 +65,8 @@ int fb_bench_train(int argc, char **argv) {
         float loss;
         fb_model_zero_grad(m);
         if (fb_model_forward_backward(m, ids, tgt, (int)B, (int)T, 1.0f, &loss) != FB_OK) return fb_cli_error("%s", fb_last_error());
-        fb_adamw_step_scaled(&opt, m, 1e-4f, fb_clip_coef(fb_grad_norm(m), 1.0));
+        if (fb_adamw_step_scaled(&opt, m, 1e-4f, fb_clip_coef(fb_grad_norm(m), 1.0)) != FB_OK)
+            return fb_cli_error("%s", fb_last_error());
         if (r >= 0) t[r] = fb_now_sec() - t0;
     }
     const double s = fb_median(t, (int)reps), params = (double)fb_model_num_params(m);

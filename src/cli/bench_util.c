@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,28 +33,61 @@ size_t fb_phys_mem_bytes(void) {
     return pages > 0 && size > 0 ? (size_t)pages * (size_t)size : (size_t)8 << 30;
 }
 
-int fb_run_isolated(void (*fn)(void *, double *, int), void *ctx, double *result, int n_result) {
-    int fds[2];
-    if (pipe(fds) != 0) return -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) { close(fds[0]); close(fds[1]); return -1; }
-    if (pid == 0) {
-        close(fds[0]);
-        double *r = calloc((size_t)n_result, sizeof(double));
-        if (r) fn(ctx, r, n_result);
-        ssize_t want = (ssize_t)(sizeof(double) * (size_t)n_result);
-        _exit(r && write(fds[1], r, (size_t)want) == want ? 0 : 1);
+extern char **environ;
+
+/* environ minus the names in unset, plus set: a NULL-terminated array of
+ * borrowed strings (free the array only). */
+static char **child_env(const char *const *unset, char *const *set) {
+    size_t n = 0, k = 0;
+    for (char **e = environ; *e; e++) n++;
+    for (char *const *s = set; s && *s; s++) n++;
+    char **env = calloc(n + 1, sizeof *env);
+    if (!env) return NULL;
+    for (char **e = environ; *e; e++) {
+        int drop = 0;
+        for (const char *const *u = unset; u && *u && !drop; u++) {
+            size_t l = strlen(*u);
+            drop = strncmp(*e, *u, l) == 0 && (*e)[l] == '=';
+        }
+        for (char *const *s = set; s && *s && !drop; s++) {
+            size_t l = strcspn(*s, "=");
+            drop = strncmp(*e, *s, l) == 0 && (*e)[l] == '=';
+        }
+        if (!drop) env[k++] = *e;
     }
+    for (char *const *s = set; s && *s; s++) env[k++] = *s;
+    env[k] = NULL;
+    return env;
+}
+
+int fb_run_self(char *const argv[], const char *const *unset, char *const *set, char *out, size_t out_len) {
+    int fds[2];
+    if (out_len == 0 || pipe(fds) != 0) return -1;
+    char **env = child_env(unset, set);
+    posix_spawn_file_actions_t fa;
+    int ok = env && posix_spawn_file_actions_init(&fa) == 0;
+    pid_t pid = -1;
+    if (ok) {
+        ok = posix_spawn_file_actions_adddup2(&fa, fds[1], 1) == 0 &&
+             posix_spawn_file_actions_addclose(&fa, fds[0]) == 0 && posix_spawn_file_actions_addclose(&fa, fds[1]) == 0;
+        fflush(NULL);
+        ok = ok && posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, env) == 0;
+        posix_spawn_file_actions_destroy(&fa);
+    }
+    free(env);
     close(fds[1]);
-    size_t got = 0, want = sizeof(double) * (size_t)n_result;
-    while (got < want) {
-        ssize_t k = read(fds[0], (char *)result + got, want - got);
+    size_t got = 0;
+    while (ok && got + 1 < out_len) {
+        ssize_t k = read(fds[0], out + got, out_len - 1 - got);
         if (k <= 0) break;
         got += (size_t)k;
     }
+    out[got] = '\0';
+    char sink[256];
+    while (ok && read(fds[0], sink, sizeof sink) > 0) {}   /* the rest, so the child never blocks on a full pipe */
     close(fds[0]);
+    if (!ok) return -1;
     int st = 0;
-    waitpid(pid, &st, 0);
-    return (got == want && WIFEXITED(st) && WEXITSTATUS(st) == 0) ? 0 : -1;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
 }

@@ -1,6 +1,7 @@
 /* flashblock command-line entry point: global setup, then one subcommand. */
 #include "cli/cli.h"
 #include "cli/thread_policy.h"
+#include "core/cpu.h"
 #include "flashblock.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,6 +55,8 @@ static void usage(FILE *f) {
             "\n"
             "global options: --help, --version\n"
             "environment: FLASHBLOCK_ISA=generic|avx2|avx512 caps the kernel ISA;\n"
+            "  FLASHBLOCK_DISABLE=avx512_vnni,... drops single CPU features;\n"
+            "  FLASHBLOCK_KERNEL_<OP>=variant picks an op's kernel;\n"
             "  OMP_WAIT_POLICY / GOMP_SPINCOUNT (default here: bounded spinning, GOMP_SPINCOUNT=%s;\n"
             "  see docs/ARCHITECTURE.md, Threads).\n",
             FB_VERSION_STRING, FB_DEFAULT_SPINCOUNT);
@@ -94,7 +97,9 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("flashblock %s (kernels: %s)\n", FB_VERSION_STRING, fb_isa_name(fb_cpu_best_isa()));
+        char feat[512];
+        printf("flashblock %s (kernels: %s; cpu features: %s)\n", FB_VERSION_STRING, fb_isa_name(fb_cpu_best_isa()),
+               fb_cpu_features_str(fb_cpu_features(), feat, sizeof feat));
         return 0;
     }
     if (!strcmp(cmd, "bench")) return fb_cmd_bench(argc - 1, argv + 1);

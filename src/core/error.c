@@ -17,6 +17,7 @@ const char *fb_status_string(fb_status s) {
     case FB_ERR_UNSUPPORTED: return "unsupported";
     case FB_ERR_NUMERIC: return "non-finite value";
     case FB_ERR_KV_FULL: return "out of KV cache blocks";
+    case FB_ERR_WORKSPACE: return "workspace too small";
     }
     return "unknown status";
 }

@@ -1,37 +1,13 @@
-/* CPU feature detection (which compiled kernel set may run) and the thread
- * count shared by all parallel kernels. */
+/* The thread count shared by all parallel kernels, the ISA level derived
+ * from the CPU feature mask (core/cpu.h), aligned allocation, the clock. */
 #include "flashblock.h"
+#include "core/cpu.h"
 #include "core/runtime.h"
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-static uint64_t xgetbv0(void) {
-    uint32_t lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    return ((uint64_t)hi << 32) | lo;
-}
-static fb_isa detect_isa(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return FB_ISA_GENERIC;
-    int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
-    if (!osxsave) return FB_ISA_GENERIC;
-    uint64_t xcr0 = xgetbv0();
-    if ((xcr0 & 6) != 6) return FB_ISA_GENERIC;             /* OS saves SSE+AVX state */
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return FB_ISA_GENERIC;
-    int avx2 = (b >> 5) & 1;
-    int avx512 = ((b >> 16) & 1) && ((b >> 17) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1); /* F DQ BW VL */
-    if (avx512 && (xcr0 & 0xE6) == 0xE6 && fma && avx2) return FB_ISA_AVX512;
-    if (avx2 && fma && f16c) return FB_ISA_AVX2;
-    return FB_ISA_GENERIC;
-}
-#else
-static fb_isa detect_isa(void) { return FB_ISA_GENERIC; }
-#endif
 
 const char *fb_isa_name(fb_isa isa) {
     switch (isa) {
@@ -42,18 +18,13 @@ const char *fb_isa_name(fb_isa isa) {
     }
 }
 
+/* The highest build of the *.simd.c kernels whose features are all usable
+ * (core/cpu.h: CPUID, OS state, FLASHBLOCK_ISA and FLASHBLOCK_DISABLE). */
 fb_isa fb_cpu_best_isa(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        fb_isa isa = detect_isa();
-        const char *force = getenv("FLASHBLOCK_ISA");
-        if (force) {
-            for (int i = 0; i < FB_ISA_COUNT; i++)
-                if (strcmp(force, fb_isa_name((fb_isa)i)) == 0 && i < (int)isa) isa = (fb_isa)i;
-        }
-        cached = (int)isa;
-    }
-    return (fb_isa)cached;
+    const uint64_t f = fb_cpu_features();
+    if ((f & FB_CPU_SET_AVX512) == FB_CPU_SET_AVX512) return FB_ISA_AVX512;
+    if ((f & FB_CPU_SET_AVX2) == FB_CPU_SET_AVX2) return FB_ISA_AVX2;
+    return FB_ISA_GENERIC;
 }
 
 static int fb_threads = 0;

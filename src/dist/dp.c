@@ -98,7 +98,7 @@ static fb_status zero_step(void *user, fb_model *m, fb_adamw *opt, long step, fl
     *grad_norm = sqrt(ss);
     if (!isfinite(*grad_norm)) return fb_fail(FB_ERR_NUMERIC, "gradient norm is not finite");
     opt->step++;
-    fb_adamw_update_range(opt, m, lr, fb_clip_coef(*grad_norm, clip), lo, hi, d->m1, d->m2);
+    FB_TRY(fb_adamw_update_range(opt, m, lr, fb_clip_coef(*grad_norm, clip), lo, hi, d->m1, d->m2));
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, fb_model_params(m), d->counts, d->displs, MPI_FLOAT, d->comm);
     d->stats.bytes_sent += (double)(d->world - 1) / (double)d->world * (double)d->n * 4.0;
     return FB_OK;

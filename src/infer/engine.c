@@ -61,6 +61,36 @@ static fb_status build_q8(fb_engine *e) {
     return FB_OK;
 }
 
+/* The kernel workspace of fb_engine_step for up to max_rows rows and max_T
+ * cached positions: every op call below at its largest dims (the workspace
+ * functions only read the dims). */
+#define PLAN(op, ...) fb_ws_plan(&need, op, &(fb_op_args){.d = {__VA_ARGS__}}, nt)
+static fb_status plan_workspace(fb_engine *e) {
+    const fb_model *m = e->m;
+    const fb_block_config *c = &m->cfg.block;
+    const int64_t R = e->max_rows, Tmax = e->kv.max_T, C = c->d_model, H = c->n_heads, Hkv = c->n_kv_heads, D = C / H;
+    const int64_t QKV = (H + 2 * Hkv) * D, F = c->d_ff, hF = c->mlp == FB_MLP_SWIGLU ? 2 * F : F;
+    const int64_t V = m->cfg.vocab_size, bs = e->kv.block_size, width = e->kv.table_width, pool = e->kv.n_blocks;
+    const int nt = fb_get_threads();
+    const int64_t lin[5][2] = {{C, QKV}, {C, C}, {C, hF}, {F, C}, {C, V}};
+    size_t need = 0;
+    for (int i = 0; i < 5; i++) {
+        PLAN(FB_OP_MATMUL_FWD, R, lin[i][0], lin[i][1]);
+        if (e->use_q8) PLAN(FB_OP_MATMUL_Q8_0, R, lin[i][0], lin[i][1]);
+    }
+    PLAN(c->norm == FB_NORM_LAYERNORM ? FB_OP_LAYERNORM_FWD : FB_OP_RMSNORM_FWD, R, C);
+    PLAN(FB_OP_ROPE_FWD, 1, R, H, D, QKV, 0);
+    PLAN(FB_OP_ATTENTION_DECODE, 1, R < 4 ? R : 4, Tmax, H, Hkv, D, 1, QKV, Hkv * D, C, bs, width, pool);
+    if (R > 4) PLAN(FB_OP_ATTENTION_FWD, 1, R, Tmax, H, Hkv, D, 1, QKV, Hkv * D, C, bs, width, pool);
+    PLAN(FB_OP_RESIDUAL_FWD, R * C);
+    PLAN(FB_OP_SWIGLU_FWD, R, F);
+    PLAN(c->mlp == FB_MLP_GELU_TANH ? FB_OP_GELU_TANH_FWD : FB_OP_GELU_FWD, R * F);
+    FB_TRY(fb_workspace_reserve(&e->ops_ws, need));
+    e->ops_ws_threads = nt;
+    return FB_OK;
+}
+#undef PLAN
+
 fb_status fb_engine_init(fb_engine *e, fb_model *m, const fb_engine_options *o) {
     memset(e, 0, sizeof *e);
     if (!m || !o) return fb_fail(FB_ERR_INVALID_ARG, "engine: NULL argument");
@@ -96,6 +126,7 @@ fb_status fb_engine_init(fb_engine *e, fb_model *m, const fb_engine_options *o) 
         e->use_q8 = 1;
         s = build_q8(e);
     }
+    if (s == FB_OK) s = plan_workspace(e);
     if (s != FB_OK) fb_engine_free(e);
     return s;
 }
@@ -111,19 +142,21 @@ void fb_engine_free(fb_engine *e) {
     free(e->ws);
     free(e->pos);
     free(e->spans);
+    fb_workspace_free(&e->ops_ws);
     fb_kv_cache_free(&e->kv);
     memset(e, 0, sizeof *e);
 }
 
-static void norm(const fb_block_config *c, float *y, const float *x, const float *w, const float *b, int64_t N, float *stat) {
-    if (c->norm == FB_NORM_LAYERNORM) fb_layernorm_forward(y, stat, stat + N, x, w, b, N, c->d_model, c->norm_eps);
-    else fb_rmsnorm_forward(y, stat, x, w, N, c->d_model, c->norm_eps);
+static fb_status norm(const fb_block_config *c, const fb_workspace *ws, float *y, const float *x, const float *w,
+                      const float *b, int64_t N, float *stat) {
+    if (c->norm == FB_NORM_LAYERNORM) return fb_layernorm_forward(ws, y, stat, stat + N, x, w, b, N, c->d_model, c->norm_eps);
+    return fb_rmsnorm_forward(ws, y, stat, x, w, N, c->d_model, c->norm_eps);
 }
 
 /* The KV cache as the block's attention source: append each span's keys and
  * values to its sequence, then attend over everything cached. */
-static fb_status cache_attend(void *ctx, const fb_block_config *c, int layer, float *qkv, float *att, float *lse,
-                              const fb_row_span *sp, int n_spans) {
+static fb_status cache_attend(void *ctx, const fb_block_config *c, const fb_workspace *ws, int layer, float *qkv,
+                              float *att, float *lse, const fb_row_span *sp, int n_spans) {
     fb_kv_cache *kv = ctx;
     const int64_t C = c->d_model, H = c->n_heads, Hkv = c->n_kv_heads, D = C / H, QKV = (H + 2 * Hkv) * D;
     for (int i = 0; i < n_spans; i++) {
@@ -131,10 +164,10 @@ static fb_status cache_attend(void *ctx, const fb_block_config *c, int layer, fl
         float *q = qkv + (int64_t)sp[i].row0 * QKV;
         fb_kv_write(kv, sp[i].seq, layer, p0, T, q + H * D, q + (H + Hkv) * D, QKV);
         const fb_kv_view v = fb_kv_layer_view(kv, sp[i].seq, layer);
-        fb_op_args a = {.in = {q, v.k, v.v, (const float *)(const void *)v.table},
-                        .out = {att + (int64_t)sp[i].row0 * C, lse + (int64_t)sp[i].row0 * H},
-                        .d = {1, T, p0 + T, H, Hkv, D, 1, QKV, Hkv * D, C, v.block_size, kv->table_width, v.n_pool_blocks}};
-        fb_op_run(T <= 4 ? FB_OP_ATTENTION_DECODE : FB_OP_ATTENTION_FWD, &a);
+        fb_op_args a = fb_attention_args(ws, att + (int64_t)sp[i].row0 * C, lse + (int64_t)sp[i].row0 * H, q, v.k, v.v, 1,
+                                         T, p0 + T, H, Hkv, D, 1, QKV, Hkv * D, C);
+        fb_attention_args_paged(&a, v.table, v.block_size, kv->table_width, v.n_pool_blocks);
+        FB_TRY(fb_op_run(T <= 4 ? FB_OP_ATTENTION_DECODE : FB_OP_ATTENTION_FWD, &a));
     }
     return FB_OK;
 }
@@ -164,6 +197,7 @@ fb_status fb_engine_step(fb_engine *e, int n, const int *seq, const int32_t *ids
             return fb_fail(FB_ERR_SHAPE, "context full: sequence %d would need position %d but the context holds %d tokens",
                            seq[r], pos[r], kv->max_T);
     }
+    if (e->ops_ws_threads != fb_get_threads()) FB_TRY(plan_workspace(e));   /* fb_set_threads since the plan */
     /* KV blocks for the new positions, before any work: running out is a status */
     for (int k = 0; k < n_spans; k++) FB_TRY(fb_kv_reserve(kv, e->spans[k].seq, e->spans[k].pos0 + e->spans[k].n));
 
@@ -182,7 +216,7 @@ fb_status fb_engine_step(fb_engine *e, int n, const int *seq, const int32_t *ids
     for (int64_t l = 0; l < L; l++) {
         fb_block_weights w = {.params = fb_model_block_params(m, (int)l), .layout = &m->blk};
         for (int k = 0; q && k < FB_BM_COUNT; k++) w.q8[k] = q->w[(size_t)l * FB_BM_COUNT + (size_t)k];
-        FB_TRY(fb_block_forward_rows(c, &w, &e->acts, e->x, e->x, n, e->spans, n_spans, (int)l, &src));
+        FB_TRY(fb_block_forward_rows(c, &w, &e->acts, &e->ops_ws, e->x, e->x, n, e->spans, n_spans, (int)l, &src));
     }
     for (int k = 0; k < n_spans; k++) fb_kv_set_len(kv, e->spans[k].seq, e->spans[k].pos0 + e->spans[k].n);
     /* final norm + LM head on the rows that want logits (gathered) */
@@ -195,10 +229,10 @@ fb_status fb_engine_step(fb_engine *e, int n, const int *seq, const int32_t *ids
     if (k) {
         const float *nb = m->off_normf_b ? m->params + m->off_normf_b : NULL;
         float *ln = e->acts.ln1, *stat = e->acts.ln1_stat[0];   /* free after the last block */
-        norm(c, ln, e->x, m->params + m->off_normf_w, nb, k, stat);
+        FB_TRY(norm(c, &e->ops_ws, ln, e->x, m->params + m->off_normf_w, nb, k, stat));
         const void *lm_q8 = q ? q->w[(size_t)L * FB_BM_COUNT] : NULL;
-        if (lm_q8) fb_matmul_q8_0_forward(e->logits, lm_q8, ln, NULL, k, C, V);
-        else fb_matmul_forward(e->logits, ln, m->params + m->off_lm, NULL, k, C, V);
+        if (lm_q8) FB_TRY(fb_matmul_q8_0_forward(&e->ops_ws, e->logits, lm_q8, ln, NULL, k, C, V));
+        else FB_TRY(fb_matmul_forward(&e->ops_ws, e->logits, ln, m->params + m->off_lm, NULL, k, C, V));
     }
     return FB_OK;
 }

@@ -38,6 +38,8 @@ typedef struct fb_engine {
     float *ws;                  /* scratch for max_rows rows */
     float *x;                   /* [max_rows, C] residual stream */
     fb_block_acts acts;         /* the block's activations for max_rows rows */
+    fb_workspace ops_ws;        /* kernel workspace for max_rows rows, max_T positions */
+    int ops_ws_threads;         /* ... planned for this many threads */
     float *logits;              /* [max_rows, vocab] */
     int *pos;                   /* [max_rows] */
     fb_row_span *spans;         /* [max_rows] */

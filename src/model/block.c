@@ -20,6 +20,7 @@ struct fb_block {
     float *params;
     float *ws;              /* activation workspace for fb_block_forward */
     size_t ws_floats;
+    fb_workspace ops_ws;    /* kernel scratch, grown to the largest B, T seen */
 };
 
 static const char *const param_names[FB_P_COUNT] = {
@@ -90,10 +91,11 @@ void fb_block_acts_carve(const fb_block_config *c, int B, int T, float *p, fb_bl
     a->tmp = p;
 }
 
-static void norm_forward(const fb_block_config *c, float *y, float *stat[2], const float *x, const float *w,
-                         const float *b, int64_t N) {
-    if (c->norm == FB_NORM_LAYERNORM) fb_layernorm_forward(y, stat[0], stat[1], x, w, b, N, c->d_model, c->norm_eps);
-    else fb_rmsnorm_forward(y, stat[1], x, w, N, c->d_model, c->norm_eps);
+static fb_status norm_forward(const fb_block_config *c, const fb_workspace *ws, float *y, float *stat[2],
+                              const float *x, const float *w, const float *b, int64_t N) {
+    if (c->norm == FB_NORM_LAYERNORM)
+        return fb_layernorm_forward(ws, y, stat[0], stat[1], x, w, b, N, c->d_model, c->norm_eps);
+    return fb_rmsnorm_forward(ws, y, stat[1], x, w, N, c->d_model, c->norm_eps);
 }
 
 /* Spans of equal length on consecutive rows at one pos0: a [B, T] batch. */
@@ -103,8 +105,8 @@ static int uniform_spans(const fb_row_span *sp, int n) {
     return 1;
 }
 
-static fb_status self_attend(void *ctx, const fb_block_config *c, int layer, float *qkv, float *att, float *lse,
-                             const fb_row_span *sp, int n_spans) {
+static fb_status self_attend(void *ctx, const fb_block_config *c, const fb_workspace *ws, int layer, float *qkv,
+                             float *att, float *lse, const fb_row_span *sp, int n_spans) {
     (void)ctx;
     (void)layer;
     const int64_t C = c->d_model, H = c->n_heads, Hkv = c->n_kv_heads, D = C / H, QKV = (H + 2 * Hkv) * D;
@@ -112,71 +114,74 @@ static fb_status self_attend(void *ctx, const fb_block_config *c, int layer, flo
     for (int i = 0; i < n_spans; i += uniform ? n_spans : 1) {
         const int B = uniform ? n_spans : 1, T = sp[i].n;
         float *q = qkv + (int64_t)sp[i].row0 * QKV;
-        fb_attention_forward(att + (int64_t)sp[i].row0 * C, lse + (int64_t)sp[i].row0 * H, q, q + H * D, q + (H + Hkv) * D, B, T,
-                             T, H, Hkv, D, 1, QKV, QKV, C);
+        FB_TRY(fb_attention_forward(ws, att + (int64_t)sp[i].row0 * C, lse + (int64_t)sp[i].row0 * H, q, q + H * D,
+                                    q + (H + Hkv) * D, B, T, T, H, Hkv, D, 1, QKV, QKV, C));
     }
     return FB_OK;
 }
 
 const fb_attention_source fb_attention_self = {self_attend, NULL};
 
-static void linear(const fb_block_weights *w, fb_block_matrix m, fb_block_param p, fb_block_param bias, float *y,
-                   const float *x, int64_t N, int64_t C, int64_t OC) {
+static fb_status linear(const fb_block_weights *w, const fb_workspace *ws, fb_block_matrix m, fb_block_param p,
+                        fb_block_param bias, float *y, const float *x, int64_t N, int64_t C, int64_t OC) {
     const fb_block_layout *L = w->layout;
     const float *b = L->numel[bias] ? w->params + L->offset[bias] : NULL;
-    if (w->q8[m]) fb_matmul_q8_0_forward(y, w->q8[m], x, b, N, C, OC);
-    else fb_matmul_forward(y, x, w->params + L->offset[p], b, N, C, OC);
+    if (w->q8[m]) return fb_matmul_q8_0_forward(ws, y, w->q8[m], x, b, N, C, OC);
+    return fb_matmul_forward(ws, y, x, w->params + L->offset[p], b, N, C, OC);
 }
 
-static void rope_rows(const fb_block_config *c, float *qkv, const fb_row_span *sp, int n_spans) {
+static fb_status rope_rows(const fb_block_config *c, const fb_workspace *ws, float *qkv, const fb_row_span *sp,
+                           int n_spans) {
     const int64_t H = c->n_heads, Hkv = c->n_kv_heads, D = c->d_model / H, QKV = (H + 2 * Hkv) * D;
     const int uniform = uniform_spans(sp, n_spans);
     for (int i = 0; i < n_spans; i += uniform ? n_spans : 1) {
         const int64_t B = uniform ? n_spans : 1;
         float *q = qkv + (int64_t)sp[i].row0 * QKV;
-        fb_rope_forward(q, q, B, sp[i].n, H, D, QKV, sp[i].pos0, c->rope_theta);                 /* Q heads */
-        fb_rope_forward(q + H * D, q + H * D, B, sp[i].n, Hkv, D, QKV, sp[i].pos0, c->rope_theta); /* K heads */
+        FB_TRY(fb_rope_forward(ws, q, q, B, sp[i].n, H, D, QKV, sp[i].pos0, c->rope_theta));                 /* Q heads */
+        FB_TRY(fb_rope_forward(ws, q + H * D, q + H * D, B, sp[i].n, Hkv, D, QKV, sp[i].pos0, c->rope_theta)); /* K heads */
     }
+    return FB_OK;
 }
 
-fb_status fb_block_forward_rows(const fb_block_config *c, const fb_block_weights *w, fb_block_acts *a, float *y,
-                                const float *x, int64_t N, const fb_row_span *spans, int n_spans, int layer,
-                                const fb_attention_source *src) {
+fb_status fb_block_forward_rows(const fb_block_config *c, const fb_block_weights *w, fb_block_acts *a,
+                                const fb_workspace *ws, float *y, const float *x, int64_t N, const fb_row_span *spans,
+                                int n_spans, int layer, const fb_attention_source *src) {
     const int64_t C = c->d_model, H = c->n_heads, Hkv = c->n_kv_heads, D = C / H;
     const int64_t QKV = (H + 2 * Hkv) * D, F = c->d_ff;
     const fb_block_layout *L = w->layout;
 #define P(name) (L->numel[name] ? w->params + L->offset[name] : NULL)
     /* attention half */
-    norm_forward(c, a->ln1, a->ln1_stat, x, P(FB_P_ATTN_NORM_W), P(FB_P_ATTN_NORM_B), N);
-    linear(w, FB_BM_QKV, FB_P_ATTN_QKV_W, FB_P_ATTN_QKV_B, a->qkv, a->ln1, N, C, QKV);
-    if (c->positions == FB_POS_ROPE) rope_rows(c, a->qkv, spans, n_spans);
-    FB_TRY(src->attend(src->ctx, c, layer, a->qkv, a->att, a->lse, spans, n_spans));
-    linear(w, FB_BM_OUT, FB_P_ATTN_OUT_W, FB_P_ATTN_OUT_B, a->tmp, a->att, N, C, C);
-    fb_residual_forward(a->x1, x, a->tmp, N * C);   /* x is not read after this: y may be x */
+    FB_TRY(norm_forward(c, ws, a->ln1, a->ln1_stat, x, P(FB_P_ATTN_NORM_W), P(FB_P_ATTN_NORM_B), N));
+    FB_TRY(linear(w, ws, FB_BM_QKV, FB_P_ATTN_QKV_W, FB_P_ATTN_QKV_B, a->qkv, a->ln1, N, C, QKV));
+    if (c->positions == FB_POS_ROPE) FB_TRY(rope_rows(c, ws, a->qkv, spans, n_spans));
+    FB_TRY(src->attend(src->ctx, c, ws, layer, a->qkv, a->att, a->lse, spans, n_spans));
+    FB_TRY(linear(w, ws, FB_BM_OUT, FB_P_ATTN_OUT_W, FB_P_ATTN_OUT_B, a->tmp, a->att, N, C, C));
+    FB_TRY(fb_residual_forward(ws, a->x1, x, a->tmp, N * C));   /* x is not read after this: y may be x */
     /* MLP half */
-    norm_forward(c, a->ln2, a->ln2_stat, a->x1, P(FB_P_FFN_NORM_W), P(FB_P_FFN_NORM_B), N);
+    FB_TRY(norm_forward(c, ws, a->ln2, a->ln2_stat, a->x1, P(FB_P_FFN_NORM_W), P(FB_P_FFN_NORM_B), N));
     if (c->mlp == FB_MLP_SWIGLU) {
         /* gate|up weights (and biases) are adjacent: one GEMM gives [N, 2F]. */
-        linear(w, FB_BM_UP, FB_P_FFN_GATE_W, FB_P_FFN_GATE_B, a->h, a->ln2, N, C, 2 * F);
-        fb_swiglu_forward(a->act, a->h, N, F);
+        FB_TRY(linear(w, ws, FB_BM_UP, FB_P_FFN_GATE_W, FB_P_FFN_GATE_B, a->h, a->ln2, N, C, 2 * F));
+        FB_TRY(fb_swiglu_forward(ws, a->act, a->h, N, F));
     } else {
-        linear(w, FB_BM_UP, FB_P_FFN_UP_W, FB_P_FFN_UP_B, a->h, a->ln2, N, C, F);
-        if (c->mlp == FB_MLP_GELU_TANH) fb_gelu_tanh_forward(a->act, a->h, N * F);
-        else fb_gelu_forward(a->act, a->h, N * F);
+        FB_TRY(linear(w, ws, FB_BM_UP, FB_P_FFN_UP_W, FB_P_FFN_UP_B, a->h, a->ln2, N, C, F));
+        if (c->mlp == FB_MLP_GELU_TANH) FB_TRY(fb_gelu_tanh_forward(ws, a->act, a->h, N * F));
+        else FB_TRY(fb_gelu_forward(ws, a->act, a->h, N * F));
     }
-    linear(w, FB_BM_DOWN, FB_P_FFN_DOWN_W, FB_P_FFN_DOWN_B, a->tmp, a->act, N, F, C);
-    fb_residual_forward(y, a->x1, a->tmp, N * C);
+    FB_TRY(linear(w, ws, FB_BM_DOWN, FB_P_FFN_DOWN_W, FB_P_FFN_DOWN_B, a->tmp, a->act, N, F, C));
+    FB_TRY(fb_residual_forward(ws, y, a->x1, a->tmp, N * C));
 #undef P
     return FB_OK;
 }
 
 fb_status fb_block_forward_with(const fb_block_config *c, const float *params, const fb_block_layout *L,
-                                fb_block_acts *a, float *y, const float *x, int B, int T, int pos0) {
+                                fb_block_acts *a, const fb_workspace *ws, float *y, const float *x, int B, int T,
+                                int pos0) {
     fb_row_span local[64] = {{0, 0, 0, 0}}, *spans = B <= 64 ? local : malloc(sizeof *spans * (size_t)B);
     if (!spans) return fb_fail(FB_ERR_OOM, "block forward: out of memory");
     for (int b = 0; b < B; b++) spans[b] = (fb_row_span){b * T, T, b, pos0};
     const fb_block_weights w = {.params = params, .layout = L};
-    fb_status st = fb_block_forward_rows(c, &w, a, y, x, (int64_t)B * T, spans, B, 0, &fb_attention_self);
+    fb_status st = fb_block_forward_rows(c, &w, a, ws, y, x, (int64_t)B * T, spans, B, 0, &fb_attention_self);
     if (spans != local) free(spans);
     return st;
 }
@@ -205,6 +210,7 @@ void fb_block_free(fb_block *blk) {
     if (!blk) return;
     free(blk->params);
     free(blk->ws);
+    fb_workspace_free(&blk->ops_ws);
     free(blk);
 }
 
@@ -258,7 +264,8 @@ fb_status fb_block_forward(fb_block *blk, float *y, const float *x, int B, int T
         blk->ws = ws;
         blk->ws_floats = need;
     }
+    FB_TRY(fb_workspace_reserve(&blk->ops_ws, fb_block_workspace_bytes(&blk->cfg, B, T, 0, fb_get_threads())));
     fb_block_acts acts;
     fb_block_acts_carve(&blk->cfg, B, T, blk->ws, &acts);
-    return fb_block_forward_with(&blk->cfg, blk->params, &blk->layout, &acts, y, x, B, T, pos0);
+    return fb_block_forward_with(&blk->cfg, blk->params, &blk->layout, &acts, &blk->ops_ws, y, x, B, T, pos0);
 }

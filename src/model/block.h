@@ -4,6 +4,7 @@
 #ifndef FB_MODEL_BLOCK_H
 #define FB_MODEL_BLOCK_H
 #include "flashblock.h"
+#include "ops/workspace.h"
 
 typedef struct fb_block_layout {
     size_t offset[FB_P_COUNT];
@@ -60,8 +61,8 @@ typedef struct fb_row_span { int row0, n, seq, pos0; } fb_row_span;
 /* Attention for one layer: qkv [N, (H+2·Hkv)·D] holds the rows' Q, K, V
  * (RoPE applied); writes att [N, C] and, for training, lse [B, H, T]. */
 typedef struct fb_attention_source {
-    fb_status (*attend)(void *ctx, const fb_block_config *c, int layer, float *qkv, float *att, float *lse,
-                        const fb_row_span *spans, int n_spans);
+    fb_status (*attend)(void *ctx, const fb_block_config *c, const fb_workspace *ws, int layer, float *qkv, float *att,
+                        float *lse, const fb_row_span *spans, int n_spans);
     void *ctx;
 } fb_attention_source;
 
@@ -69,16 +70,24 @@ typedef struct fb_attention_source {
  * sequence): the training forward. Spans of equal length are one batched call. */
 extern const fb_attention_source fb_attention_self;
 
+/* Kernel workspace (bytes) a block forward (backward too: backward != 0)
+ * over B×T tokens needs with n_threads threads: the largest over its op
+ * calls (ops/workspace.h). Plan once per batch shape, for the largest. */
+size_t fb_block_workspace_bytes(const fb_block_config *c, int B, int T, int backward, int n_threads);
+
 /* y = block(x) for N rows. y may be x (the residual is updated in place);
- * nothing else may alias. acts: carved for at least N rows. */
-fb_status fb_block_forward_rows(const fb_block_config *c, const fb_block_weights *w, fb_block_acts *acts, float *y,
-                                const float *x, int64_t N, const fb_row_span *spans, int n_spans, int layer,
-                                const fb_attention_source *src);
+ * nothing else may alias. acts: carved for at least N rows; ws: the kernels'
+ * workspace, planned by the caller for its largest call. */
+fb_status fb_block_forward_rows(const fb_block_config *c, const fb_block_weights *w, fb_block_acts *acts,
+                                const fb_workspace *ws, float *y, const float *x, int64_t N, const fb_row_span *spans,
+                                int n_spans, int layer, const fb_attention_source *src);
 
 /* The training forward: B sequences of T tokens at positions pos0.., fp32
- * weights, attention within the batch. */
+ * weights, attention within the batch; ws holds
+ * fb_block_workspace_bytes(c, B, T, 0, threads) bytes or more. */
 fb_status fb_block_forward_with(const fb_block_config *c, const float *params, const fb_block_layout *L,
-                                fb_block_acts *acts, float *y, const float *x, int B, int T, int pos0);
+                                fb_block_acts *acts, const fb_workspace *ws, float *y, const float *x, int B, int T,
+                                int pos0);
 
 /* Gradient scratch of one block backward (reused across layers). */
 typedef struct fb_block_grad_scratch {
@@ -94,8 +103,9 @@ void   fb_block_grad_scratch_carve(const fb_block_config *c, int B, int T, float
 
 /* Backward of fb_block_forward_with for input x and saved acts.
  * dres: in dL/dy, out dL/dx (updated in place). Parameter gradients
- * ACCUMULATE into grads (same layout as params). */
-void fb_block_backward_with(const fb_block_config *c, const float *params, float *grads, const fb_block_layout *L,
-                            const fb_block_acts *acts, fb_block_grad_scratch *g, const float *x, float *dres, int B,
-                            int T, int pos0);
+ * ACCUMULATE into grads (same layout as params). ws: as planned with
+ * fb_block_workspace_bytes(c, B, T, 1, threads). */
+fb_status fb_block_backward_with(const fb_block_config *c, const float *params, float *grads, const fb_block_layout *L,
+                                 const fb_block_acts *acts, fb_block_grad_scratch *g, const fb_workspace *ws,
+                                 const float *x, float *dres, int B, int T, int pos0);
 #endif

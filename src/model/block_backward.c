@@ -13,7 +13,7 @@
  * meant.
  */
 #include "model/block.h"
-#include "ops/ops.h"
+#include "ops/kernels.h"
 #include <string.h>
 
 size_t fb_block_grad_scratch_floats(const fb_block_config *c, int B, int T) {
@@ -34,68 +34,52 @@ void fb_block_grad_scratch_carve(const fb_block_config *c, int B, int T, float *
     g->dact = p;
 }
 
-static void matmul_backward(float *dx, float *dW, float *db, const float *dy, const float *x, const float *W,
-                            int64_t N, int64_t C, int64_t OC) {
-    fb_op_args a = {.in = {dy, x, W}, .out = {dx, dW, db}, .d = {N, C, OC}};
-    fb_op_run(FB_OP_MATMUL_BWD, &a);
+static fb_status norm_backward(const fb_block_config *c, const fb_workspace *ws, float *dx, float *dw, float *db,
+                               const float *dy, const float *x, const float *w, float *const stat[2], int64_t N) {
+    if (c->norm == FB_NORM_LAYERNORM)
+        return fb_layernorm_backward(ws, dx, dw, db, dy, x, w, stat[0], stat[1], N, c->d_model);
+    return fb_rmsnorm_backward(ws, dx, dw, dy, x, w, stat[1], N, c->d_model);
 }
 
-static void norm_backward(const fb_block_config *c, float *dx, float *dw, float *db, const float *dy, const float *x,
-                          const float *w, float *const stat[2], int64_t N) {
-    if (c->norm == FB_NORM_LAYERNORM) {
-        fb_op_args a = {.in = {dy, x, w, stat[0], stat[1]}, .out = {dx, dw, db}, .d = {N, c->d_model}};
-        fb_op_run(FB_OP_LAYERNORM_BWD, &a);
-    } else {
-        fb_op_args a = {.in = {dy, x, w, stat[1]}, .out = {dx, dw}, .d = {N, c->d_model}};
-        fb_op_run(FB_OP_RMSNORM_BWD, &a);
-    }
-}
-
-void fb_block_backward_with(const fb_block_config *c, const float *params, float *grads, const fb_block_layout *L,
-                            const fb_block_acts *a, fb_block_grad_scratch *g, const float *x, float *dres, int B,
-                            int T, int pos0) {
+fb_status fb_block_backward_with(const fb_block_config *c, const float *params, float *grads, const fb_block_layout *L,
+                                 const fb_block_acts *a, fb_block_grad_scratch *g, const fb_workspace *ws,
+                                 const float *x, float *dres, int B, int T, int pos0) {
     const int64_t N = (int64_t)B * T, C = c->d_model, H = c->n_heads, Hkv = c->n_kv_heads, D = C / H;
     const int64_t QKV = (H + 2 * Hkv) * D, F = c->d_ff, hF = c->mlp == FB_MLP_SWIGLU ? 2 * F : F;
 #define P(name) (L->numel[name] ? params + L->offset[name] : NULL)
 #define G(name) (L->numel[name] ? grads + L->offset[name] : NULL)
     /* MLP half */
     memset(g->dact, 0, sizeof(float) * (size_t)(N * F));
-    matmul_backward(g->dact, G(FB_P_FFN_DOWN_W), G(FB_P_FFN_DOWN_B), dres, a->act, P(FB_P_FFN_DOWN_W), N, F, C);
-    if (c->mlp == FB_MLP_SWIGLU) {
-        fb_op_args s = {.in = {g->dact, a->h}, .out = {g->dh}, .d = {N, F}};
-        fb_op_run(FB_OP_SWIGLU_BWD, &s);
-    } else {
-        fb_op_args s = {.in = {g->dact, a->h}, .out = {g->dh}, .d = {N * F}};
-        fb_op_run(c->mlp == FB_MLP_GELU_TANH ? FB_OP_GELU_TANH_BWD : FB_OP_GELU_BWD, &s);
-    }
+    FB_TRY(fb_matmul_backward(ws, g->dact, G(FB_P_FFN_DOWN_W), G(FB_P_FFN_DOWN_B), dres, a->act, P(FB_P_FFN_DOWN_W), N,
+                              F, C));
+    if (c->mlp == FB_MLP_SWIGLU) FB_TRY(fb_swiglu_backward(ws, g->dh, g->dact, a->h, N, F));
+    else if (c->mlp == FB_MLP_GELU_TANH) FB_TRY(fb_gelu_tanh_backward(ws, g->dh, g->dact, a->h, N * F));
+    else FB_TRY(fb_gelu_backward(ws, g->dh, g->dact, a->h, N * F));
     memset(g->dln, 0, sizeof(float) * (size_t)(N * C));
     if (c->mlp == FB_MLP_SWIGLU)   /* gate|up weights and biases are adjacent: one [2F, C] matmul */
-        matmul_backward(g->dln, grads + L->offset[FB_P_FFN_GATE_W], G(FB_P_FFN_GATE_B), g->dh, a->ln2,
-                        params + L->offset[FB_P_FFN_GATE_W], N, C, hF);
+        FB_TRY(fb_matmul_backward(ws, g->dln, grads + L->offset[FB_P_FFN_GATE_W], G(FB_P_FFN_GATE_B), g->dh, a->ln2,
+                                  params + L->offset[FB_P_FFN_GATE_W], N, C, hF));
     else
-        matmul_backward(g->dln, G(FB_P_FFN_UP_W), G(FB_P_FFN_UP_B), g->dh, a->ln2, P(FB_P_FFN_UP_W), N, C, F);
-    norm_backward(c, dres, G(FB_P_FFN_NORM_W), G(FB_P_FFN_NORM_B), g->dln, a->x1, P(FB_P_FFN_NORM_W),
-                  (float *const *)a->ln2_stat, N);
+        FB_TRY(fb_matmul_backward(ws, g->dln, G(FB_P_FFN_UP_W), G(FB_P_FFN_UP_B), g->dh, a->ln2, P(FB_P_FFN_UP_W), N, C,
+                                  F));
+    FB_TRY(norm_backward(c, ws, dres, G(FB_P_FFN_NORM_W), G(FB_P_FFN_NORM_B), g->dln, a->x1, P(FB_P_FFN_NORM_W),
+                         (float *const *)a->ln2_stat, N));
     /* attention half */
     memset(g->datt, 0, sizeof(float) * (size_t)(N * C));
-    matmul_backward(g->datt, G(FB_P_ATTN_OUT_W), G(FB_P_ATTN_OUT_B), dres, a->att, P(FB_P_ATTN_OUT_W), N, C, C);
-    {
-        fb_op_args s = {.in = {a->qkv, a->qkv + H * D, a->qkv + (H + Hkv) * D, a->att, a->lse, g->datt},
-                        .out = {g->dqkv, g->dqkv + H * D, g->dqkv + (H + Hkv) * D},
-                        .d = {B, T, T, H, Hkv, D, 1, QKV, QKV, C}};
-        fb_op_run(FB_OP_ATTENTION_BWD, &s);
-    }
+    FB_TRY(fb_matmul_backward(ws, g->datt, G(FB_P_ATTN_OUT_W), G(FB_P_ATTN_OUT_B), dres, a->att, P(FB_P_ATTN_OUT_W), N,
+                              C, C));
+    FB_TRY(fb_attention_backward(ws, g->dqkv, g->dqkv + H * D, g->dqkv + (H + Hkv) * D, g->datt, a->qkv,
+                                 a->qkv + H * D, a->qkv + (H + Hkv) * D, a->att, a->lse, B, T, T, H, Hkv, D, 1, QKV,
+                                 QKV, C, 0.0f));
     if (c->positions == FB_POS_ROPE) {
-        fb_op_args rq = {.in = {g->dqkv}, .out = {g->dqkv}, .d = {B, T, H, D, QKV, pos0}, .f = {c->rope_theta}};
-        fb_op_run(FB_OP_ROPE_BWD, &rq);
-        fb_op_args rk = {.in = {g->dqkv + H * D}, .out = {g->dqkv + H * D}, .d = {B, T, Hkv, D, QKV, pos0},
-                         .f = {c->rope_theta}};
-        fb_op_run(FB_OP_ROPE_BWD, &rk);
+        FB_TRY(fb_rope_backward(ws, g->dqkv, g->dqkv, B, T, H, D, QKV, pos0, c->rope_theta));
+        FB_TRY(fb_rope_backward(ws, g->dqkv + H * D, g->dqkv + H * D, B, T, Hkv, D, QKV, pos0, c->rope_theta));
     }
     memset(g->dln, 0, sizeof(float) * (size_t)(N * C));
-    matmul_backward(g->dln, G(FB_P_ATTN_QKV_W), G(FB_P_ATTN_QKV_B), g->dqkv, a->ln1, P(FB_P_ATTN_QKV_W), N, C, QKV);
-    norm_backward(c, dres, G(FB_P_ATTN_NORM_W), G(FB_P_ATTN_NORM_B), g->dln, x, P(FB_P_ATTN_NORM_W),
-                  (float *const *)a->ln1_stat, N);
+    FB_TRY(fb_matmul_backward(ws, g->dln, G(FB_P_ATTN_QKV_W), G(FB_P_ATTN_QKV_B), g->dqkv, a->ln1, P(FB_P_ATTN_QKV_W), N,
+                              C, QKV));
+    return norm_backward(c, ws, dres, G(FB_P_ATTN_NORM_W), G(FB_P_ATTN_NORM_B), g->dln, x, P(FB_P_ATTN_NORM_W),
+                         (float *const *)a->ln1_stat, N);
 #undef P
 #undef G
 }

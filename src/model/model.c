@@ -20,7 +20,7 @@
 #include "core/error.h"
 #include "core/q8_0.h"
 #include "core/runtime.h"
-#include "ops/ops.h"
+#include "ops/kernels.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +215,7 @@ void fb_model_free(fb_model *m) {
     free(m->q8_data);
     free(m->q8_off);
     free(m->q8);
+    fb_workspace_free(&m->ws);
     free(m);
 }
 
@@ -347,6 +348,26 @@ void fb_model_zero_grad(fb_model *m) {
     if (m && m->grads) memset(m->grads, 0, m->n_floats * sizeof(float));
 }
 
+/* The kernel workspace of a training forward + backward at B×T: the blocks'
+ * and the model's own ops (embedding, final norm, LM head + loss). */
+#define PLAN(op, ...) fb_ws_plan(&need, op, &(fb_op_args){.d = {__VA_ARGS__}}, nt)
+static fb_status plan_workspace(fb_model *m) {
+    const fb_block_config *bc = &m->cfg.block;
+    const int64_t N = (int64_t)m->B * m->T, C = bc->d_model, V = m->cfg.vocab_size;
+    const int nt = fb_get_threads();
+    size_t need = fb_block_workspace_bytes(bc, m->B, m->T, 1, nt);
+    PLAN(FB_OP_EMBEDDING_FWD, m->B, m->T, C, V);
+    PLAN(FB_OP_EMBEDDING_BWD, m->B, m->T, C, V);
+    PLAN(bc->norm == FB_NORM_LAYERNORM ? FB_OP_LAYERNORM_FWD : FB_OP_RMSNORM_FWD, N, C);
+    PLAN(bc->norm == FB_NORM_LAYERNORM ? FB_OP_LAYERNORM_BWD : FB_OP_RMSNORM_BWD, N, C);
+    PLAN(FB_OP_CROSSENTROPY_FUSED, N, C, V, 0);
+    PLAN(FB_OP_CROSSENTROPY_FUSED, N, C, V, 1);
+    FB_TRY(fb_workspace_reserve(&m->ws, need));
+    m->ws_threads = nt;
+    return FB_OK;
+}
+#undef PLAN
+
 fb_status fb_model_alloc_training(fb_model *m, int B, int T, int recompute) {
     if (!m) return fb_fail(FB_ERR_INVALID_ARG, "fb_model_alloc_training: NULL model");
     if (m->n_q8) return fb_fail(FB_ERR_UNSUPPORTED, "the model holds Q8_0 weights only (loaded for quantized inference): it cannot be trained or run by fb_model_forward");
@@ -384,7 +405,7 @@ fb_status fb_model_alloc_training(fb_model *m, int B, int T, int recompute) {
     m->B = B;
     m->T = T;
     m->recompute = recompute;
-    return FB_OK;
+    return plan_workspace(m);
 }
 
 size_t fb_model_activation_bytes(const fb_model *m) { return m ? m->act_floats * sizeof(float) : 0; }
@@ -411,23 +432,20 @@ static fb_status forward_trunk(fb_model *m, int B, int T) {
     const fb_block_config *bc = &m->cfg.block;
     const size_t N = (size_t)B * (size_t)T, C = (size_t)bc->d_model;
     const int learned = bc->positions == FB_POS_LEARNED;
-    fb_op_args e = {.in = {(const float *)m->ids, m->params + m->off_wte, learned ? m->params + m->off_wpe : NULL},
-                    .out = {m->resid}, .d = {B, T, (int64_t)C, m->cfg.vocab_size}};
-    fb_op_run(FB_OP_EMBEDDING_FWD, &e);
+    const fb_workspace *ws = &m->ws;
+    FB_TRY(fb_embedding_forward(ws, m->resid, m->ids, m->params + m->off_wte, learned ? m->params + m->off_wpe : NULL,
+                                B, T, (int64_t)C, m->cfg.vocab_size));
     for (int l = 0; l < m->cfg.n_layers; l++) {
         fb_block_acts *a = &m->blk_acts[m->recompute ? 0 : l];
-        FB_TRY(fb_block_forward_with(bc, block_params(m, l), &m->blk, a, m->resid + (size_t)(l + 1) * N * C,
+        FB_TRY(fb_block_forward_with(bc, block_params(m, l), &m->blk, a, ws, m->resid + (size_t)(l + 1) * N * C,
                                      m->resid + (size_t)l * N * C, B, T, 0));
     }
     const float *xf = m->resid + (size_t)m->cfg.n_layers * N * C;
     const float *nw = m->params + m->off_normf_w, *nb = m->off_normf_b ? m->params + m->off_normf_b : NULL;
-    fb_op_args n;
     if (bc->norm == FB_NORM_LAYERNORM)
-        n = (fb_op_args){.in = {xf, nw, nb}, .out = {m->lnf, m->lnf_stat[0], m->lnf_stat[1]}, .d = {(int64_t)N, (int64_t)C}, .f = {bc->norm_eps}};
-    else
-        n = (fb_op_args){.in = {xf, nw}, .out = {m->lnf, m->lnf_stat[1]}, .d = {(int64_t)N, (int64_t)C}, .f = {bc->norm_eps}};
-    fb_op_run(bc->norm == FB_NORM_LAYERNORM ? FB_OP_LAYERNORM_FWD : FB_OP_RMSNORM_FWD, &n);
-    return FB_OK;
+        return fb_layernorm_forward(ws, m->lnf, m->lnf_stat[0], m->lnf_stat[1], xf, nw, nb, (int64_t)N, (int64_t)C,
+                                    bc->norm_eps);
+    return fb_rmsnorm_forward(ws, m->lnf, m->lnf_stat[1], xf, nw, (int64_t)N, (int64_t)C, bc->norm_eps);
 }
 
 static fb_status run(fb_model *m, const int32_t *ids, const int32_t *targets, int B, int T, int backward,
@@ -443,13 +461,13 @@ static fb_status run(fb_model *m, const int32_t *ids, const int32_t *targets, in
     for (size_t i = 0; i < N; i++) count += targets[i] >= 0;
     if (count == 0) return fb_fail(FB_ERR_INVALID_ARG, "model forward: no target to predict");
 
+    if (m->ws_threads != fb_get_threads()) FB_TRY(plan_workspace(m));   /* fb_set_threads since the plan */
     FB_TRY(forward_trunk(m, B, T));
     if (backward) memset(m->dlnf, 0, N * C * sizeof(float));
-    fb_op_args ce = {.in = {m->lnf, m->params + m->off_lm, (const float *)m->targets},
-                     .out = {m->losses, m->dlnf, backward ? m->grads + m->off_lm : NULL},   /* eval: no gradients */
-                     .d = {(int64_t)N, (int64_t)C, m->cfg.vocab_size, backward ? 0 : 1},
-                     .f = {grad_scale / (float)count}};
-    fb_op_run(FB_OP_CROSSENTROPY_FUSED, &ce);
+    FB_TRY(fb_crossentropy_fused(&m->ws, m->losses, backward ? m->dlnf : NULL,
+                                 backward ? m->grads + m->off_lm : NULL,   /* eval: no gradients */
+                                 m->lnf, m->params + m->off_lm, m->targets, (int64_t)N, (int64_t)C, m->cfg.vocab_size,
+                                 backward ? 0 : 1, grad_scale / (float)count));
     double sum = 0;
     for (size_t i = 0; i < N; i++) sum += m->losses[i];
     *loss = (float)(sum / (double)count);
@@ -459,29 +477,27 @@ static fb_status run(fb_model *m, const int32_t *ids, const int32_t *targets, in
     /* final norm backward into the residual-stream gradient */
     memset(m->dres, 0, N * C * sizeof(float));
     const float *xf = m->resid + (size_t)m->cfg.n_layers * N * C;
-    if (bc->norm == FB_NORM_LAYERNORM) {
-        fb_op_args a = {.in = {m->dlnf, xf, m->params + m->off_normf_w, m->lnf_stat[0], m->lnf_stat[1]},
-                        .out = {m->dres, m->grads + m->off_normf_w, m->off_normf_b ? m->grads + m->off_normf_b : NULL},
-                        .d = {(int64_t)N, (int64_t)C}};
-        fb_op_run(FB_OP_LAYERNORM_BWD, &a);
-    } else {
-        fb_op_args a = {.in = {m->dlnf, xf, m->params + m->off_normf_w, m->lnf_stat[1]},
-                        .out = {m->dres, m->grads + m->off_normf_w}, .d = {(int64_t)N, (int64_t)C}};
-        fb_op_run(FB_OP_RMSNORM_BWD, &a);
-    }
+    const fb_workspace *ws = &m->ws;
+    if (bc->norm == FB_NORM_LAYERNORM)
+        FB_TRY(fb_layernorm_backward(ws, m->dres, m->grads + m->off_normf_w,
+                                     m->off_normf_b ? m->grads + m->off_normf_b : NULL, m->dlnf, xf,
+                                     m->params + m->off_normf_w, m->lnf_stat[0], m->lnf_stat[1], (int64_t)N,
+                                     (int64_t)C));
+    else
+        FB_TRY(fb_rmsnorm_backward(ws, m->dres, m->grads + m->off_normf_w, m->dlnf, xf, m->params + m->off_normf_w,
+                                   m->lnf_stat[1], (int64_t)N, (int64_t)C));
     for (int l = m->cfg.n_layers - 1; l >= 0; l--) {
         fb_block_acts *a = &m->blk_acts[m->recompute ? 0 : l];
         const float *x = m->resid + (size_t)l * N * C;
         if (m->recompute)   /* activation checkpointing: rebuild this block's activations */
-            FB_TRY(fb_block_forward_with(bc, block_params(m, l), &m->blk, a, m->recompute_out, x, B, T, 0));
-        fb_block_backward_with(bc, block_params(m, l), block_grads(m, l), &m->blk, a, &m->gscratch, x, m->dres, B, T, 0);
+            FB_TRY(fb_block_forward_with(bc, block_params(m, l), &m->blk, a, ws, m->recompute_out, x, B, T, 0));
+        FB_TRY(fb_block_backward_with(bc, block_params(m, l), block_grads(m, l), &m->blk, a, &m->gscratch, ws, x,
+                                      m->dres, B, T, 0));
         if (m->grad_ready) m->grad_ready(m->grad_ready_user, m->off_blocks + (size_t)l * m->blk.total, m->blk.total);
     }
     const int learned = bc->positions == FB_POS_LEARNED;
-    fb_op_args e = {.in = {m->dres, (const float *)m->ids},
-                    .out = {m->grads + m->off_wte, learned ? m->grads + m->off_wpe : NULL},
-                    .d = {B, T, (int64_t)C, m->cfg.vocab_size}};
-    fb_op_run(FB_OP_EMBEDDING_BWD, &e);
+    FB_TRY(fb_embedding_backward(ws, m->grads + m->off_wte, learned ? m->grads + m->off_wpe : NULL, m->dres, m->ids, B,
+                                 T, (int64_t)C, m->cfg.vocab_size));
     if (m->grad_ready) {   /* embeddings before the blocks, final norm and head after them */
         const size_t end = m->off_blocks + (size_t)m->cfg.n_layers * m->blk.total;
         m->grad_ready(m->grad_ready_user, 0, m->off_blocks);

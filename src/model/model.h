@@ -54,6 +54,8 @@ struct fb_model {
     /* called during backward as ranges of gradients become final (see below) */
     void (*grad_ready)(void *user, size_t offset, size_t count);
     void *grad_ready_user;
+    fb_workspace ws;        /* kernel scratch for B×T, planned by fb_model_alloc_training */
+    int ws_threads;         /* ... for this many threads */
 };
 
 /* During fb_model_forward_backward, fn(user, offset, count) is called as soon

@@ -13,16 +13,10 @@
  * same bits for any number of threads. */
 #include "core/simd.h"
 #include "ops/ops.h"
+#include "ops/crossentropy.h"
 #include "ops/gemm.h"
 #include <math.h>
-#include <stdlib.h>
-
-#define CHUNK_MIN 64             /* rows per chunk, at least ... */
-#define CHUNK_FLOATS (1 << 24)   /* ... and as many as fit a 64 MiB logits block: fewer, larger dW GEMMs */
-#define TILE_V 512    /* vocabulary columns per logits / dW tile */
-#define TILE_C 128    /* columns of dh per tile */
-
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+#include <omp.h>
 
 /* Softmax of one row of logits in place, turned into dlogits (unless fwd_only);
  * returns the loss. */
@@ -58,22 +52,25 @@ static float row_softmax_ce(float *l, int64_t V, int32_t target, float scale, in
     return loss;
 }
 
-void FB_SIMD(crossentropy_fused)(const fb_op_args *a) {
-    const float *h = a->in[0], *W = a->in[1];
-    const int32_t *tg = (const int32_t *)(const void *)a->in[2];
-    float *loss = a->out[0], *dh = a->out[1], *dW = a->out[2];
+fb_status FB_SIMD(crossentropy_fused)(const fb_op_args *a) {
+    const float *h = fb_in_f32(a, 0), *W = fb_in_f32(a, 1);
+    const int32_t *tg = fb_in_i32(a, 2);
+    float *loss = fb_out_f32(a, 0), *dh = fb_out_f32(a, 1), *dW = fb_out_f32(a, 2);
     const int64_t N = a->d[0], C = a->d[1], V = a->d[2];
     const int fwd_only = a->d[3] != 0;
     const float scale = a->f[0];
-    if (N <= 0) return;
-    int64_t CHUNK = CHUNK_FLOATS / (V > 0 ? V : 1);
-    if (CHUNK < CHUNK_MIN) CHUNK = CHUNK_MIN;
-    const int64_t R = min64(CHUNK, N);
-    float *L = malloc(sizeof(float) * (size_t)(R * V > 0 ? R * V : 1));
-    const int64_t tv = (V + TILE_V - 1) / TILE_V, tc = (C + TILE_C - 1) / TILE_C;
-    #pragma omp parallel if (R * V * C > (1 << 18))
+    if (N <= 0) return FB_OK;
+    const int64_t CHUNK = ce_chunk_rows(V), R = ce_min64(CHUNK, N);
+    FB_TRY(fb_ws_check(a, crossentropy_fused_ws(a, omp_get_max_threads()), "crossentropy_fused"));
+    const size_t l_bytes = fb_ws_round(sizeof(float) * (size_t)(R * V > 0 ? R * V : 1));
+    const size_t per_thread = (crossentropy_fused_ws(a, 1) - l_bytes);
+    float *L = a->ws.data;
+    const int64_t tv = (V + CE_TILE_V - 1) / CE_TILE_V, tc = (C + CE_TILE_C - 1) / CE_TILE_C;
+    int err = 0;
+    #pragma omp parallel if (R * V * C > (1 << 18)) reduction(| : err)
     for (int64_t n0 = 0; n0 < N; n0 += CHUNK) {   /* every thread walks the chunks; work split inside */
-        const int64_t rows = min64(CHUNK, N - n0);
+        const fb_workspace ws = fb_ws_slice(a->ws, l_bytes + (size_t)omp_get_thread_num() * per_thread, per_thread);
+        const int64_t rows = ce_min64(CHUNK, N - n0);
         const float *hc = h + n0 * C;
         int any = 0;
         for (int64_t r = 0; r < rows; r++) any |= tg[n0 + r] >= 0;
@@ -84,8 +81,8 @@ void FB_SIMD(crossentropy_fused)(const fb_op_args *a) {
         }
         #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < tv; t++) {
-            int64_t v0 = t * TILE_V, cols = min64(TILE_V, V - v0);
-            fb_sgemm(0, 1, rows, cols, C, 1.0f, hc, C, W + v0 * C, C, 0.0f, L + v0, V);
+            int64_t v0 = t * CE_TILE_V, cols = ce_min64(CE_TILE_V, V - v0);
+            err |= fb_sgemm(ws, 0, 1, rows, cols, C, 1.0f, hc, C, W + v0 * C, C, 0.0f, L + v0, V) != FB_OK;
         }
         #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
@@ -103,13 +100,13 @@ void FB_SIMD(crossentropy_fused)(const fb_op_args *a) {
         #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < tc + tv; t++) {
             if (t < tc) {   /* dh[chunk, c0:c1] += L · W[:, c0:c1] */
-                int64_t c0 = t * TILE_C, cols = min64(TILE_C, C - c0);
-                fb_sgemm(0, 0, rows, cols, V, 1.0f, L, V, W + c0, C, 1.0f, dh + n0 * C + c0, C);
+                int64_t c0 = t * CE_TILE_C, cols = ce_min64(CE_TILE_C, C - c0);
+                err |= fb_sgemm(ws, 0, 0, rows, cols, V, 1.0f, L, V, W + c0, C, 1.0f, dh + n0 * C + c0, C) != FB_OK;
             } else {        /* dW[v0:v1, :] += L[:, v0:v1]ᵀ · h_chunk */
-                int64_t v0 = (t - tc) * TILE_V, vr = min64(TILE_V, V - v0);
-                fb_sgemm(1, 0, vr, C, rows, 1.0f, L + v0, V, hc, C, 1.0f, dW + v0 * C, C);
+                int64_t v0 = (t - tc) * CE_TILE_V, vr = ce_min64(CE_TILE_V, V - v0);
+                err |= fb_sgemm(ws, 1, 0, vr, C, rows, 1.0f, L + v0, V, hc, C, 1.0f, dW + v0 * C, C) != FB_OK;
             }
         }
     }
-    free(L);
+    return err ? fb_fail(FB_ERR_WORKSPACE, "crossentropy_fused: a GEMM tile failed") : FB_OK;
 }

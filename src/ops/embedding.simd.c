@@ -10,10 +10,10 @@
 
 #define COLS 32
 
-void FB_SIMD(embedding_forward)(const fb_op_args *a) {
-    const int32_t *ids = (const int32_t *)(const void *)a->in[0];
-    const float *wte = a->in[1], *wpe = a->in[2];
-    float *y = a->out[0];
+fb_status FB_SIMD(embedding_forward)(const fb_op_args *a) {
+    const int32_t *ids = fb_in_i32(a, 0);
+    const float *wte = fb_in_f32(a, 1), *wpe = fb_in_f32(a, 2);
+    float *y = fb_out_f32(a, 0);
     const int64_t B = a->d[0], T = a->d[1], C = a->d[2];
     #pragma omp parallel for schedule(static) if (B * T * C > 65536)
     for (int64_t bt = 0; bt < B * T; bt++) {
@@ -26,12 +26,13 @@ void FB_SIMD(embedding_forward)(const fb_op_args *a) {
             fv_storen(yr + c, v, k);
         }
     }
+    return FB_OK;
 }
 
-void FB_SIMD(embedding_backward)(const fb_op_args *a) {
-    const float *dy = a->in[0];
-    const int32_t *ids = (const int32_t *)(const void *)a->in[1];
-    float *dwte = a->out[0], *dwpe = a->out[1];
+fb_status FB_SIMD(embedding_backward)(const fb_op_args *a) {
+    const float *dy = fb_in_f32(a, 0);
+    const int32_t *ids = fb_in_i32(a, 1);
+    float *dwte = fb_out_f32(a, 0), *dwpe = fb_out_f32(a, 1);
     const int64_t B = a->d[0], T = a->d[1], C = a->d[2], BT = B * T;
     const int64_t nblk = (C + COLS - 1) / COLS;
     #pragma omp parallel for schedule(static) if (BT * C > 65536)
@@ -48,4 +49,5 @@ void FB_SIMD(embedding_backward)(const fb_op_args *a) {
             }
         }
     }
+    return FB_OK;
 }

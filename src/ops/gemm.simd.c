@@ -1,6 +1,6 @@
-/* The body of fb_sgemm (see gemm.h), compiled once per ISA like every
- * *.simd.c file. Only the AVX-512 build has a kernel of its own; the generic
- * and AVX2 builds hand the call to OpenBLAS.
+/* The "packed_avx512" variant of FB_OP_SGEMM (see gemm.h). Compiled once
+ * per ISA like every *.simd.c file, but only the AVX-512 build has code: the
+ * other builds have no sgemm of their own (the "blas" variant is gemm.c).
  *
  * AVX-512 kernel, BLIS/GotoBLAS style:
  *   for jc (NC columns of C)
@@ -11,23 +11,18 @@
  * Packing absorbs the transposes (a 16x16 in-register transpose where the
  * source is contiguous along K), zero-pads panels to MR / NR, and edge tiles
  * are written with masked stores. The first KC block applies beta, later
- * ones accumulate (beta = 1). Pack buffers are per thread (thread-local,
- * allocated once at their full size, freed at thread exit, abort() on
- * failure). */
+ * ones accumulate (beta = 1). The pack buffers (an A block and a B block,
+ * fb_sgemm_pack_bytes()) are the call's workspace: the caller gives each of
+ * its threads its own. */
 #include "core/simd.h"
 #include "ops/gemm.h"
+#include "ops/ops.h"
 #include <cblas.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #if !defined(__AVX512F__)
 
-void FB_SIMD(fb_sgemm_kernel)(FB_SGEMM_ARGS) {
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, (int)M, (int)N,
-                (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
-}
+typedef int fb_gemm_simd_no_kernel_in_this_build;
 
 #else
 
@@ -44,35 +39,12 @@ void FB_SIMD(fb_sgemm_kernel)(FB_SGEMM_ARGS) {
 #define NC 768   /* multiple of NR; B block KC x NC = 1.1 MiB */
 #endif
 
-/* Pack buffers: one allocation per thread (A block, then B block), made on
- * the thread's first call and kept in a thread-local pointer; a pthread key
- * frees it when the thread exits (OpenMP pools shrink and grow). */
+/* Pack buffers: the A block, then the B block (1.4 MiB in all). */
 #define PACK_A_FLOATS ((size_t)MC * KC)
 #define PACK_FLOATS (PACK_A_FLOATS + (size_t)NC * KC)
 _Static_assert(MC % MR == 0 && NC % NR == 0 && PACK_A_FLOATS % 16 == 0, "GEMM blocking: B block must stay 64-byte aligned");
-static _Thread_local float *tl_pack;
-static pthread_key_t pack_key;
-static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
 
-static void pack_key_init(void) {
-    if (pthread_key_create(&pack_key, free) != 0) {
-        fprintf(stderr, "flashblock: cannot create the GEMM pack buffer key\n");
-        abort();
-    }
-}
-
-static float *pack_buffer(void) {
-    if (!tl_pack) {
-        void *p = NULL;
-        pthread_once(&pack_once, pack_key_init);
-        if (posix_memalign(&p, 64, PACK_FLOATS * sizeof(float)) != 0 || pthread_setspecific(pack_key, p) != 0) {
-            fprintf(stderr, "flashblock: out of memory for GEMM pack buffers\n");
-            abort();
-        }
-        tl_pack = p;
-    }
-    return tl_pack;
-}
+size_t fb_sgemm_pack_bytes(void) { return PACK_FLOATS * sizeof(float); }
 
 static inline __mmask16 mask_n(int64_t n) { /* first n lanes, n clamped to [0, 16] */
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
@@ -213,13 +185,13 @@ static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
         for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
 }
 
-void FB_SIMD(fb_sgemm_kernel)(FB_SGEMM_ARGS) {
+void fb_sgemm_kernel_avx512(FB_SGEMM_ARGS, float *pack) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
         if (beta != 1.0f) scale_c(M, N, beta, C, ldc);
         return;
     }
-    float *pa = pack_buffer(), *pb = pa + PACK_A_FLOATS;
+    float *pa = pack, *pb = pa + PACK_A_FLOATS;
     for (int64_t jc = 0; jc < N; jc += NC) {
         const int64_t nc = N - jc < NC ? N - jc : NC;
         for (int64_t pc = 0; pc < K; pc += KC) {
@@ -240,6 +212,29 @@ void FB_SIMD(fb_sgemm_kernel)(FB_SGEMM_ARGS) {
             }
         }
     }
+}
+
+/* The variant: M >= 8 packs, thinner calls go to OpenBLAS (gemm.h). */
+#define PACK_MIN_M 8
+
+size_t sgemm_packed_ws(const fb_op_args *a, int n_threads) {
+    (void)n_threads;   /* single-threaded */
+    return a->d[2] >= PACK_MIN_M ? fb_sgemm_pack_bytes() : 0;
+}
+
+fb_status sgemm_packed_avx512(const fb_op_args *a) {
+    const int64_t *d = a->d;
+    if (d[2] < PACK_MIN_M) {
+        if (d[2] > 0 && d[3] > 0)
+            cblas_sgemm(CblasRowMajor, d[0] ? CblasTrans : CblasNoTrans, d[1] ? CblasTrans : CblasNoTrans, (int)d[2],
+                        (int)d[3], (int)d[4], a->f[0], fb_in_f32(a, 0), (int)d[5], fb_in_f32(a, 1), (int)d[6], a->f[1],
+                        fb_out_f32(a, 0), (int)d[7]);
+        return FB_OK;
+    }
+    FB_TRY(fb_ws_check(a, sgemm_packed_ws(a, 1), "sgemm[packed_avx512]"));
+    fb_sgemm_kernel_avx512((int)d[0], (int)d[1], d[2], d[3], d[4], a->f[0], fb_in_f32(a, 0), d[5], fb_in_f32(a, 1),
+                           d[6], a->f[1], fb_out_f32(a, 0), d[7], a->ws.data);
+    return FB_OK;
 }
 
 #endif

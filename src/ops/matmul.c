@@ -7,9 +7,22 @@
 #include <omp.h>
 #include <string.h>
 
-void matmul_forward_ref(const fb_op_args *a) {
-    const float *x = a->in[0], *W = a->in[1], *b = a->in[2];
-    float *y = a->out[0];
+/* Threads the BLAS path uses: one below 64K multiply-adds. */
+static int blas_threads(const int64_t *d, int n_threads) { return d[0] * d[1] * d[2] < (1 << 16) ? 1 : n_threads; }
+
+/* One fb_sgemm workspace (pack buffers) per thread. */
+size_t matmul_forward_blas_ws(const fb_op_args *a, int n_threads) {
+    return (size_t)blas_threads(a->d, n_threads) * fb_ws_round(fb_sgemm_workspace(a->d[0]));
+}
+
+/* The GEMV variants hand more than 8 rows to the BLAS path. */
+size_t matmul_forward_gemv_ws(const fb_op_args *a, int n_threads) {
+    return a->d[0] > 8 ? matmul_forward_blas_ws(a, n_threads) : 0;
+}
+
+fb_status matmul_forward_ref(const fb_op_args *a) {
+    const float *x = fb_in_f32(a, 0), *W = fb_in_f32(a, 1), *b = fb_in_f32(a, 2);
+    float *y = fb_out_f32(a, 0);
     int64_t N = a->d[0], C = a->d[1], OC = a->d[2];
     for (int64_t n = 0; n < N; n++)
         for (int64_t o = 0; o < OC; o++) {
@@ -17,17 +30,20 @@ void matmul_forward_ref(const fb_op_args *a) {
             for (int64_t c = 0; c < C; c++) acc += (double)x[n * C + c] * W[o * C + c];
             y[n * OC + o] = (float)acc;
         }
+    return FB_OK;
 }
 
-void matmul_forward_blas(const fb_op_args *a) {
-    const float *x = a->in[0], *W = a->in[1], *b = a->in[2];
-    float *y = a->out[0];
+fb_status matmul_forward_blas(const fb_op_args *a) {
+    const float *x = fb_in_f32(a, 0), *W = fb_in_f32(a, 1), *b = fb_in_f32(a, 2);
+    float *y = fb_out_f32(a, 0);
     const int64_t N = a->d[0], C = a->d[1], OC = a->d[2];
-    const int64_t work = N * C * OC;
-    int nt = work < (1 << 16) ? 1 : omp_get_max_threads();
+    const int nt = blas_threads(a->d, omp_get_max_threads());
+    FB_TRY(fb_ws_check(a, matmul_forward_blas_ws(a, omp_get_max_threads()), "matmul_forward[blas]"));
+    const size_t per_thread = fb_ws_round(fb_sgemm_workspace(N));
     /* Column blocks, multiples of 16 so each thread writes whole cache lines. */
     int64_t chunk = ((OC + nt - 1) / nt + 15) / 16 * 16;
-    #pragma omp parallel for schedule(static) num_threads(nt)
+    int err = 0;
+    #pragma omp parallel for schedule(static) num_threads(nt) reduction(| : err)
     for (int t = 0; t < nt; t++) {
         int64_t o0 = (int64_t)t * chunk, o1 = o0 + chunk < OC ? o0 + chunk : OC;
         if (o0 < o1) {
@@ -35,7 +51,9 @@ void matmul_forward_blas(const fb_op_args *a) {
             if (b) {
                 for (int64_t n = 0; n < N; n++) memcpy(y + n * OC + o0, b + o0, (size_t)w * sizeof(float));
             }
-            fb_sgemm(0, 1, N, w, C, 1.0f, x, C, W + o0 * C, C, b ? 1.0f : 0.0f, y + o0, OC);
+            err |= fb_sgemm(fb_ws_slice(a->ws, (size_t)t * per_thread, per_thread), 0, 1, N, w, C, 1.0f, x, C,
+                            W + o0 * C, C, b ? 1.0f : 0.0f, y + o0, OC) != FB_OK;
         }
     }
+    return err ? fb_fail(FB_ERR_WORKSPACE, "matmul_forward[blas]: a GEMM tile failed") : FB_OK;
 }

@@ -12,7 +12,6 @@
 #define GEMV_MAX_N 8
 #define PF_DIST 256   /* floats ahead to prefetch (1 KiB) */
 
-void matmul_forward_blas(const fb_op_args *a);
 
 static inline void rows4(float *y, const float *x, const float *W, const float *b, int64_t n, int64_t C, int64_t OC,
                          int64_t o) {
@@ -61,13 +60,12 @@ static inline void row1(float *y, const float *x, const float *W, const float *b
     }
 }
 
-void FB_SIMD(matmul_forward_gemv)(const fb_op_args *a);
 
-void FB_SIMD(matmul_forward_gemv)(const fb_op_args *a) {
+fb_status FB_SIMD(matmul_forward_gemv)(const fb_op_args *a) {
     const int64_t N = a->d[0], C = a->d[1], OC = a->d[2];
-    if (N > GEMV_MAX_N) { matmul_forward_blas(a); return; }
-    const float *x = a->in[0], *W = a->in[1], *b = a->in[2];
-    float *y = a->out[0];
+    if (N > GEMV_MAX_N) return matmul_forward_blas(a);
+    const float *x = fb_in_f32(a, 0), *W = fb_in_f32(a, 1), *b = fb_in_f32(a, 2);
+    float *y = fb_out_f32(a, 0);
     const int64_t blocks = (OC + 15) / 16;
     const int par = N * C * OC > (1 << 15);
     #pragma omp parallel for schedule(static) if (par)
@@ -80,4 +78,5 @@ void FB_SIMD(matmul_forward_gemv)(const fb_op_args *a) {
             for (; o < o1; o++) row1(y + j0 * OC, x + j0 * C, W, b, n, C, OC, o);
         }
     }
+    return FB_OK;
 }

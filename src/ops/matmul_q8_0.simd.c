@@ -15,7 +15,6 @@
  */
 #include "core/simd.h"
 #include "ops/ops.h"
-#include "ops/infer_kernels.h"
 #include "ops/quant_q8_0.h"
 #include <math.h>
 #include <omp.h>
@@ -23,9 +22,6 @@
 #include <string.h>
 #if defined(__AVX2__)
 #include <immintrin.h>
-#endif
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
 #endif
 
 typedef float (*q8_dot_fn)(const uint8_t *w, const int8_t *qx, const float *dx, int64_t nb);
@@ -172,16 +168,6 @@ __attribute__((target("avx512vnni"))) static float dot_row_vnni(const uint8_t *w
     return s;
 }
 
-static int cpu_has_vnni(void) {
-    static int cached = -1;
-    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (v < 0) {
-        unsigned a, b, c, d;
-        v = __get_cpuid_count(7, 0, &a, &b, &c, &d) ? (int)((c >> 11) & 1) : 0;
-        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    }
-    return v;
-}
 #elif defined(__AVX2__)
 static float dot_row(const uint8_t *w, const int8_t *qx, const float *dx, int64_t nb) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -217,18 +203,18 @@ static float dot_row(const uint8_t *w, const int8_t *qx, const float *dx, int64_
 }
 #endif
 
-static void q8_0_forward(const fb_op_args *a, q8_dot_fn dot) {
-    const float *x = a->in[0], *bias = a->in[2];
-    const uint8_t *W = (const uint8_t *)a->in[1];
-    float *y = a->out[0];
+static fb_status q8_0_forward(const fb_op_args *a, q8_dot_fn dot, const char *name) {
+    const float *x = fb_in_f32(a, 0), *bias = fb_in_f32(a, 2);
+    const uint8_t *W = fb_in_q8_0(a, 1);
+    float *y = fb_out_f32(a, 0);
     const int64_t N = a->d[0], C = a->d[1], OC = a->d[2];
     const int64_t nb = C / FB_Q8_0_BLOCK;
     const size_t rb = fb_q8_0_row_bytes(C);
-    if (N <= 0 || OC <= 0) return;
+    if (N <= 0 || OC <= 0) return FB_OK;
     /* x quantised: N·C int8 (64-byte aligned rows not needed: unaligned loads) and N·nb scales */
-    int8_t *qx = malloc((size_t)(N * C) + 64);
-    float *dx = malloc(sizeof(float) * (size_t)(N * nb + 1));
-    if (!qx || !dx) abort();   /* no error channel in kernels; O(N·C) */
+    FB_TRY(fb_ws_check(a, matmul_q8_0_ws(a, 1), name));
+    int8_t *qx = a->ws.data;
+    float *dx = (float *)((char *)a->ws.data + fb_ws_round((size_t)(N * C) + 64));
     const int par = OC * C >= 16384;
     #pragma omp parallel if (par)
     {
@@ -241,12 +227,15 @@ static void q8_0_forward(const fb_op_args *a, q8_dot_fn dot) {
             for (int64_t n = 0; n < N; n++) y[n * OC + o] = dot(wr, qx + n * C, dx + n * nb, nb) + bo;
         }
     }
-    free(qx);
-    free(dx);
+    return FB_OK;
 }
 
-void FB_SIMD(matmul_q8_0_forward)(const fb_op_args *a) { q8_0_forward(a, dot_row); }
+fb_status FB_SIMD(matmul_q8_0_forward)(const fb_op_args *a) { return q8_0_forward(a, dot_row, "matmul_q8_0"); }
 
 #if defined(__AVX512F__)
-void FB_SIMD(matmul_q8_0_forward_vnni)(const fb_op_args *a) { q8_0_forward(a, cpu_has_vnni() ? dot_row_vnni : dot_row); }
+/* The "avx512_vnni" variant: the op table runs it only where AVX512_VNNI is
+ * usable (core/cpu.h), so it has no CPUID check of its own. */
+fb_status FB_SIMD(matmul_q8_0_forward_vnni)(const fb_op_args *a) {
+    return q8_0_forward(a, dot_row_vnni, "matmul_q8_0[avx512_vnni]");
+}
 #endif

@@ -2,9 +2,9 @@
 #include "ops/ops.h"
 #include <math.h>
 
-void layernorm_forward_ref(const fb_op_args *a) {
-    const float *x = a->in[0], *w = a->in[1], *b = a->in[2];
-    float *y = a->out[0], *mean = a->out[1], *rstd = a->out[2];
+fb_status layernorm_forward_ref(const fb_op_args *a) {
+    const float *x = fb_in_f32(a, 0), *w = fb_in_f32(a, 1), *b = fb_in_f32(a, 2);
+    float *y = fb_out_f32(a, 0), *mean = fb_out_f32(a, 1), *rstd = fb_out_f32(a, 2);
     int64_t N = a->d[0], C = a->d[1];
     double eps = a->f[0];
     for (int64_t n = 0; n < N; n++) {
@@ -20,11 +20,12 @@ void layernorm_forward_ref(const fb_op_args *a) {
         mean[n] = (float)m;
         rstd[n] = (float)r;
     }
+    return FB_OK;
 }
 
-void rmsnorm_forward_ref(const fb_op_args *a) {
-    const float *x = a->in[0], *w = a->in[1];
-    float *y = a->out[0], *rstd = a->out[1];
+fb_status rmsnorm_forward_ref(const fb_op_args *a) {
+    const float *x = fb_in_f32(a, 0), *w = fb_in_f32(a, 1);
+    float *y = fb_out_f32(a, 0), *rstd = fb_out_f32(a, 1);
     int64_t N = a->d[0], C = a->d[1];
     double eps = a->f[0];
     for (int64_t n = 0; n < N; n++) {
@@ -35,4 +36,5 @@ void rmsnorm_forward_ref(const fb_op_args *a) {
         for (int64_t c = 0; c < C; c++) y[n * C + c] = (float)((double)xr[c] * r * w[c]);
         rstd[n] = (float)r;
     }
+    return FB_OK;
 }

@@ -2,9 +2,9 @@
 #include "core/simd.h"
 #include "ops/ops.h"
 
-void FB_SIMD(layernorm_forward)(const fb_op_args *a) {
-    const float *x = a->in[0], *w = a->in[1], *b = a->in[2];
-    float *y = a->out[0], *mean = a->out[1], *rstd = a->out[2];
+fb_status FB_SIMD(layernorm_forward)(const fb_op_args *a) {
+    const float *x = fb_in_f32(a, 0), *w = fb_in_f32(a, 1), *b = fb_in_f32(a, 2);
+    float *y = fb_out_f32(a, 0), *mean = fb_out_f32(a, 1), *rstd = fb_out_f32(a, 2);
     const int64_t N = a->d[0], C = a->d[1];
     const float eps = a->f[0];
     #pragma omp parallel for schedule(static) if (N * C > 32768)
@@ -39,11 +39,12 @@ void FB_SIMD(layernorm_forward)(const fb_op_args *a) {
         mean[n] = m;
         rstd[n] = r;
     }
+    return FB_OK;
 }
 
-void FB_SIMD(rmsnorm_forward)(const fb_op_args *a) {
-    const float *x = a->in[0], *w = a->in[1];
-    float *y = a->out[0], *rstd = a->out[1];
+fb_status FB_SIMD(rmsnorm_forward)(const fb_op_args *a) {
+    const float *x = fb_in_f32(a, 0), *w = fb_in_f32(a, 1);
+    float *y = fb_out_f32(a, 0), *rstd = fb_out_f32(a, 1);
     const int64_t N = a->d[0], C = a->d[1];
     const float eps = a->f[0];
     #pragma omp parallel for schedule(static) if (N * C > 32768)
@@ -63,4 +64,5 @@ void FB_SIMD(rmsnorm_forward)(const fb_op_args *a) {
         }
         rstd[n] = r;
     }
+    return FB_OK;
 }

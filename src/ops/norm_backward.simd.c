@@ -10,9 +10,10 @@
 #define COLS 64   /* columns per dw/db block; a multiple of every FV_N */
 #define PAR_IF(n) if ((n) > 32768)
 
-void FB_SIMD(layernorm_backward)(const fb_op_args *a) {
-    const float *dy = a->in[0], *x = a->in[1], *w = a->in[2], *mean = a->in[3], *rstd = a->in[4];
-    float *dx = a->out[0], *dw = a->out[1], *db = a->out[2];
+fb_status FB_SIMD(layernorm_backward)(const fb_op_args *a) {
+    const float *dy = fb_in_f32(a, 0), *x = fb_in_f32(a, 1), *w = fb_in_f32(a, 2);
+    const float *mean = fb_in_f32(a, 3), *rstd = fb_in_f32(a, 4);
+    float *dx = fb_out_f32(a, 0), *dw = fb_out_f32(a, 1), *db = fb_out_f32(a, 2);
     const int64_t N = a->d[0], C = a->d[1];
     const int64_t nblk = (C + COLS - 1) / COLS;
     #pragma omp parallel PAR_IF(N * C)
@@ -59,11 +60,12 @@ void FB_SIMD(layernorm_backward)(const fb_op_args *a) {
             }
         }
     }
+    return FB_OK;
 }
 
-void FB_SIMD(rmsnorm_backward)(const fb_op_args *a) {
-    const float *dy = a->in[0], *x = a->in[1], *w = a->in[2], *rstd = a->in[3];
-    float *dx = a->out[0], *dw = a->out[1];
+fb_status FB_SIMD(rmsnorm_backward)(const fb_op_args *a) {
+    const float *dy = fb_in_f32(a, 0), *x = fb_in_f32(a, 1), *w = fb_in_f32(a, 2), *rstd = fb_in_f32(a, 3);
+    float *dx = fb_out_f32(a, 0), *dw = fb_out_f32(a, 1);
     const int64_t N = a->d[0], C = a->d[1];
     const int64_t nblk = (C + COLS - 1) / COLS;
     #pragma omp parallel PAR_IF(N * C)
@@ -103,4 +105,5 @@ void FB_SIMD(rmsnorm_backward)(const fb_op_args *a) {
             for (int64_t c = c0; c < c1; c++) dw[c] += aw[c - c0];
         }
     }
+    return FB_OK;
 }

@@ -1,305 +1,437 @@
-/* The one table of ops: reference, fast variants, buffer sizes for tests,
- * tolerances. See ops.h for the contract and each op's argument slots. */
+/* The one table of ops: declared slots, shapes for tests, reference, fast
+ * variants (best first) with their CPU feature needs and workspaces,
+ * tolerances. See ops.h for the contract and each op's argument slots;
+ * op_select.c chooses and runs the variants. */
 #include "ops/ops.h"
-#include "ops/infer_kernels.h"
-#include "core/error.h"
-#include "core/runtime.h"
-#include <ctype.h>
+#include "core/cpu.h"
+#include "core/q8_0.h"
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void attention_forward_standard_generic(const fb_op_args *a);
-void attention_forward_standard_avx2(const fb_op_args *a);
-void attention_forward_standard_avx512(const fb_op_args *a);
-/* attention backward (src/attention/attention_backward_naive.c, flash_backward.simd.c,
- * attention_standard_backward.simd.c) */
-void attention_backward_naive(const fb_op_args *a);
-void attention_backward_sizes(const int64_t *d, size_t *in, size_t *out);
-void attention_backward_prepare_inputs(const int64_t *d, float **in, uint64_t seed);
-FB_DECLARE_SIMD(flash_attention_backward);
-FB_DECLARE_SIMD(attention_backward_standard);
+/* Slot declarations: S("x", F32), SF("b", F32, OPT). */
+#define S(name_, type_) {.name = name_, .type = type_}
+#define SF(name_, type_, flags_) {.name = name_, .type = type_, .flags = flags_}
+#define F32 FB_DT_F32
+#define I32 FB_DT_I32
+#define Q8_0 FB_DT_Q8_0
+#define OPT FB_SLOT_OPTIONAL
+#define ACC FB_SLOT_ACC
 
-static void sizes_layernorm(const int64_t *d, size_t *in, size_t *out) {
-    in[0] = (size_t)(d[0] * d[1]); in[1] = in[2] = (size_t)d[1];
-    out[0] = (size_t)(d[0] * d[1]); out[1] = out[2] = (size_t)d[0];
+/* A reference kernel, and a NULL-terminated list of variants. */
+#define REF(fn_, ...) {.name = "reference", .fn = fn_, __VA_ARGS__}
+#define VARIANTS(...) (const fb_kernel[]){__VA_ARGS__, {.fn = NULL}}
+/* The three builds of one *.simd.c kernel, best first. */
+#define SIMD3_NAMED(prefix, fn_, ws_)                                                                      \
+    {.name = prefix "avx512", .needs = FB_CPU_SET_AVX512, .fn = fn_##_avx512, .workspace = ws_},         \
+    {.name = prefix "avx2", .needs = FB_CPU_SET_AVX2, .fn = fn_##_avx2, .workspace = ws_},               \
+    {.name = prefix "generic", .needs = 0, .fn = fn_##_generic, .workspace = ws_}
+#define SIMD3(fn_) SIMD3_NAMED("", fn_, NULL)
+
+/* ---- shapes: {rows, cols, stride, bound} of every slot for the dims d ---- */
+#define VEC(n) ((fb_shape){1, (n), (n), 0})
+#define MAT(r, c) ((fb_shape){(r), (c), (c), 0})
+#define STRIDED(r, c, s) ((fb_shape){(r), (c), (s), 0})
+#define IDS(r, c, bound) ((fb_shape){(r), (c), (c), (bound)})
+
+static void shapes_layernorm(const int64_t *d, fb_shape *in, fb_shape *out) {
+    in[0] = MAT(d[0], d[1]); in[1] = in[2] = VEC(d[1]);
+    out[0] = MAT(d[0], d[1]); out[1] = out[2] = VEC(d[0]);
 }
-static void sizes_rmsnorm(const int64_t *d, size_t *in, size_t *out) {
-    in[0] = (size_t)(d[0] * d[1]); in[1] = (size_t)d[1];
-    out[0] = (size_t)(d[0] * d[1]); out[1] = (size_t)d[0];
+static void shapes_rmsnorm(const int64_t *d, fb_shape *in, fb_shape *out) {
+    in[0] = MAT(d[0], d[1]); in[1] = VEC(d[1]);
+    out[0] = MAT(d[0], d[1]); out[1] = VEC(d[0]);
 }
-static void sizes_matmul(const int64_t *d, size_t *in, size_t *out) {
-    in[0] = (size_t)(d[0] * d[1]); in[1] = (size_t)(d[2] * d[1]); in[2] = (size_t)d[2];
-    out[0] = (size_t)(d[0] * d[2]);
+static void shapes_matmul(const int64_t *d, fb_shape *in, fb_shape *out) {
+    in[0] = MAT(d[0], d[1]); in[1] = MAT(d[2], d[1]); in[2] = VEC(d[2]);
+    out[0] = MAT(d[0], d[2]);
 }
-static void sizes_rope(const int64_t *d, size_t *in, size_t *out) {
-    in[0] = out[0] = (size_t)(d[0] * d[1] * d[4]);
+static void shapes_rope(const int64_t *d, fb_shape *in, fb_shape *out) {
+    in[0] = out[0] = STRIDED(d[0] * d[1], d[2] * d[3], d[4]);
 }
-static void sizes_unary(const int64_t *d, size_t *in, size_t *out) { in[0] = out[0] = (size_t)d[0]; }
-static void sizes_binary(const int64_t *d, size_t *in, size_t *out) { in[0] = in[1] = out[0] = (size_t)d[0]; }
-static void sizes_swiglu(const int64_t *d, size_t *in, size_t *out) {
-    in[0] = (size_t)(d[0] * 2 * d[1]); out[0] = (size_t)(d[0] * d[1]);
+static void shapes_unary(const int64_t *d, fb_shape *in, fb_shape *out) { in[0] = out[0] = VEC(d[0]); }
+static void shapes_binary(const int64_t *d, fb_shape *in, fb_shape *out) { in[0] = in[1] = out[0] = VEC(d[0]); }
+static void shapes_swiglu(const int64_t *d, fb_shape *in, fb_shape *out) {
+    in[0] = MAT(d[0], 2 * d[1]); out[0] = MAT(d[0], d[1]);
 }
-static void sizes_attention(const int64_t *d, size_t *in, size_t *out) {
-    in[0] = (size_t)(d[0] * d[1] * d[7]);
-    in[1] = in[2] = (size_t)(d[0] * d[2] * d[8]);
-    if (d[10] > 0) {   /* paged: the pool and the block table */
-        in[1] = in[2] = (size_t)(d[12] * d[10] * d[8]);
-        in[3] = (size_t)(d[0] * d[11]);
+/* attention d: B, Tq, Tk, H, Hkv, D, causal, q_stride, kv_stride, o_stride,
+ * then, paged (d[10] = block size > 0): d[11] table entries per batch, d[12] pool blocks */
+static void shapes_attention(const int64_t *d, fb_shape *in, fb_shape *out) {
+    in[0] = STRIDED(d[0] * d[1], d[3] * d[5], d[7]);
+    in[1] = in[2] = STRIDED(d[0] * d[2], d[4] * d[5], d[8]);
+    if (d[10] > 0) {   /* the layer's pools and the block table */
+        in[1] = in[2] = STRIDED(d[12] * d[10], d[4] * d[5], d[8]);
+        in[3] = IDS(d[0], d[11], d[12]);
     }
-    out[0] = (size_t)(d[0] * d[1] * d[9]);
-    out[1] = (size_t)(d[0] * d[3] * d[1]);
+    out[0] = STRIDED(d[0] * d[1], d[3] * d[5], d[9]);
+    out[1] = MAT(d[0] * d[3], d[1]);
+}
+/* in: q, k, v, o, lse, do; out: dq, dk, dv */
+static void shapes_attention_bwd(const int64_t *d, fb_shape *in, fb_shape *out) {
+    fb_shape fwd_out[2];
+    shapes_attention(d, in, fwd_out);
+    in[3] = in[5] = fwd_out[0];
+    in[4] = fwd_out[1];
+    out[0] = in[0];
+    out[1] = out[2] = in[1];
+}
+static void shapes_layernorm_bwd(const int64_t *d, fb_shape *in, fb_shape *out) {
+    in[0] = in[1] = out[0] = MAT(d[0], d[1]);
+    in[2] = out[1] = out[2] = VEC(d[1]);
+    in[3] = in[4] = VEC(d[0]);
+}
+static void shapes_rmsnorm_bwd(const int64_t *d, fb_shape *in, fb_shape *out) {
+    in[0] = in[1] = out[0] = MAT(d[0], d[1]);
+    in[2] = out[1] = VEC(d[1]);
+    in[3] = VEC(d[0]);
+}
+static void shapes_matmul_bwd(const int64_t *d, fb_shape *in, fb_shape *out) {
+    in[0] = MAT(d[0], d[2]); in[1] = out[0] = MAT(d[0], d[1]);
+    in[2] = out[1] = MAT(d[2], d[1]); out[2] = VEC(d[2]);
+}
+static void shapes_swiglu_bwd(const int64_t *d, fb_shape *in, fb_shape *out) {
+    in[0] = MAT(d[0], d[1]); in[1] = out[0] = MAT(d[0], 2 * d[1]);
+}
+static void shapes_residual_bwd(const int64_t *d, fb_shape *in, fb_shape *out) { in[0] = out[0] = out[1] = VEC(d[0]); }
+/* embedding d: B, T, C, V */
+static void shapes_embedding_fwd(const int64_t *d, fb_shape *in, fb_shape *out) {
+    in[0] = IDS(d[0], d[1], d[3]); in[1] = MAT(d[3], d[2]); in[2] = MAT(d[1], d[2]);
+    out[0] = MAT(d[0] * d[1], d[2]);
+}
+static void shapes_embedding_bwd(const int64_t *d, fb_shape *in, fb_shape *out) {
+    in[0] = MAT(d[0] * d[1], d[2]); in[1] = IDS(d[0], d[1], d[3]);
+    out[0] = MAT(d[3], d[2]); out[1] = MAT(d[1], d[2]);
+}
+/* cross-entropy d: N, C, V, forward_only */
+static void shapes_crossentropy(const int64_t *d, fb_shape *in, fb_shape *out) {
+    in[0] = out[1] = MAT(d[0], d[1]); in[1] = out[2] = MAT(d[2], d[1]);
+    in[2] = IDS(1, d[0], d[2]); out[0] = VEC(d[0]);
+}
+static void shapes_matmul_q8_0(const int64_t *d, fb_shape *in, fb_shape *out) {
+    in[0] = MAT(d[0], d[1]); in[1] = MAT(d[2], d[1]); in[2] = VEC(d[2]);
+    out[0] = MAT(d[0], d[2]);
+}
+/* sgemm d: transA, transB, M, N, K, lda, ldb, ldc */
+static void shapes_sgemm(const int64_t *d, fb_shape *in, fb_shape *out) {
+    const int64_t M = d[2], N = d[3], K = d[4];
+    in[0] = d[0] ? STRIDED(K, M, d[5]) : STRIDED(M, K, d[5]);
+    in[1] = d[1] ? STRIDED(N, K, d[6]) : STRIDED(K, N, d[6]);
+    out[0] = STRIDED(M, N, d[7]);
+}
+static void shapes_adamw(const int64_t *d, fb_shape *in, fb_shape *out) {
+    in[0] = out[0] = out[1] = out[2] = VEC(d[0]);
 }
 
-/* -- backward ops (training): kernels, sizes, test inputs -- */
-void layernorm_backward_ref(const fb_op_args *a);
-void rmsnorm_backward_ref(const fb_op_args *a);
-void matmul_backward_ref(const fb_op_args *a);
-void matmul_backward_blas(const fb_op_args *a);
-void rope_backward_ref(const fb_op_args *a);
-void gelu_tanh_backward_ref(const fb_op_args *a);
-void gelu_backward_ref(const fb_op_args *a);
-void swiglu_backward_ref(const fb_op_args *a);
-void residual_backward_ref(const fb_op_args *a);
-void embedding_forward_ref(const fb_op_args *a);
-void embedding_backward_ref(const fb_op_args *a);
-void crossentropy_fused_ref(const fb_op_args *a);
-FB_DECLARE_SIMD(layernorm_backward);
-FB_DECLARE_SIMD(rmsnorm_backward);
-FB_DECLARE_SIMD(rope_backward);
-FB_DECLARE_SIMD(gelu_tanh_backward);
-FB_DECLARE_SIMD(gelu_backward);
-FB_DECLARE_SIMD(swiglu_backward);
-FB_DECLARE_SIMD(residual_backward);
-FB_DECLARE_SIMD(embedding_forward);
-FB_DECLARE_SIMD(embedding_backward);
-FB_DECLARE_SIMD(crossentropy_fused);
-
-static void sizes_layernorm_bwd(const int64_t *d, size_t *in, size_t *out) {
-    in[0] = in[1] = out[0] = (size_t)(d[0] * d[1]);
-    in[2] = out[1] = out[2] = (size_t)d[1];
-    in[3] = in[4] = (size_t)d[0];
-}
-static void sizes_rmsnorm_bwd(const int64_t *d, size_t *in, size_t *out) {
-    in[0] = in[1] = out[0] = (size_t)(d[0] * d[1]);
-    in[2] = out[1] = (size_t)d[1];
-    in[3] = (size_t)d[0];
-}
-static void sizes_matmul_bwd(const int64_t *d, size_t *in, size_t *out) {
-    in[0] = (size_t)(d[0] * d[2]); in[1] = out[0] = (size_t)(d[0] * d[1]);
-    in[2] = out[1] = (size_t)(d[2] * d[1]); out[2] = (size_t)d[2];
-}
-static void sizes_swiglu_bwd(const int64_t *d, size_t *in, size_t *out) {
-    in[0] = (size_t)(d[0] * d[1]); in[1] = out[0] = (size_t)(d[0] * 2 * d[1]);
-}
-static void sizes_residual_bwd(const int64_t *d, size_t *in, size_t *out) { in[0] = out[0] = out[1] = (size_t)d[0]; }
-static void sizes_embedding_fwd(const int64_t *d, size_t *in, size_t *out) {
-    in[0] = (size_t)(d[0] * d[1]); in[1] = (size_t)(d[3] * d[2]); in[2] = (size_t)(d[1] * d[2]);
-    out[0] = (size_t)(d[0] * d[1] * d[2]);
-}
-static void sizes_embedding_bwd(const int64_t *d, size_t *in, size_t *out) {
-    in[0] = (size_t)(d[0] * d[1] * d[2]); in[1] = (size_t)(d[0] * d[1]);
-    out[0] = (size_t)(d[3] * d[2]); out[1] = (size_t)(d[1] * d[2]);
-}
-static void sizes_crossentropy(const int64_t *d, size_t *in, size_t *out) {
-    in[0] = out[1] = (size_t)(d[0] * d[1]); in[1] = out[2] = (size_t)(d[2] * d[1]);
-    in[2] = out[0] = (size_t)d[0];
-}
-static uint64_t prep_rng(uint64_t *s) {   /* splitmix64 */
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static void prep_ids(int32_t *ids, int64_t n, int64_t V, uint64_t seed) {
-    for (int64_t i = 0; i < n; i++) ids[i] = (int32_t)(prep_rng(&seed) % (uint64_t)V);
-}
+/* ---- test inputs that must be more than random numbers of their type ---- */
 /* LayerNorm / RMSNorm backward: the mean and rstd the forward saves for x. */
-static void prep_layernorm_bwd(const int64_t *d, float **in, uint64_t seed) {
-    (void)seed;
+static void prep_layernorm_bwd(const int64_t *d, void *const *in, void *const *out, uint64_t seed) {
+    (void)out; (void)seed;
+    const float *x = in[1];
+    float *mean = in[3], *rstd = in[4];
     for (int64_t n = 0; n < d[0]; n++) {
         double m = 0, v = 0;
-        for (int64_t c = 0; c < d[1]; c++) m += in[1][n * d[1] + c];
+        for (int64_t c = 0; c < d[1]; c++) m += x[n * d[1] + c];
         m /= (double)d[1];
-        for (int64_t c = 0; c < d[1]; c++) v += (in[1][n * d[1] + c] - m) * (in[1][n * d[1] + c] - m);
-        in[3][n] = (float)m;
-        in[4][n] = (float)(1.0 / sqrt(v / (double)d[1] + 1e-5));
+        for (int64_t c = 0; c < d[1]; c++) v += (x[n * d[1] + c] - m) * (x[n * d[1] + c] - m);
+        mean[n] = (float)m;
+        rstd[n] = (float)(1.0 / sqrt(v / (double)d[1] + 1e-5));
     }
 }
-static void prep_rmsnorm_bwd(const int64_t *d, float **in, uint64_t seed) {
-    (void)seed;
+static void prep_rmsnorm_bwd(const int64_t *d, void *const *in, void *const *out, uint64_t seed) {
+    (void)out; (void)seed;
+    const float *x = in[1];
+    float *rstd = in[3];
     for (int64_t n = 0; n < d[0]; n++) {
         double ss = 0;
-        for (int64_t c = 0; c < d[1]; c++) ss += (double)in[1][n * d[1] + c] * in[1][n * d[1] + c];
-        in[3][n] = (float)(1.0 / sqrt(ss / (double)d[1] + 1e-5));
+        for (int64_t c = 0; c < d[1]; c++) ss += (double)x[n * d[1] + c] * x[n * d[1] + c];
+        rstd[n] = (float)(1.0 / sqrt(ss / (double)d[1] + 1e-5));
     }
 }
-static void prep_embedding_fwd(const int64_t *d, float **in, uint64_t seed) {
-    prep_ids((int32_t *)(void *)in[0], d[0] * d[1], d[3], seed);
-}
-static void prep_embedding_bwd(const int64_t *d, float **in, uint64_t seed) {
-    prep_ids((int32_t *)(void *)in[1], d[0] * d[1], d[3], seed);
-}
-/* Cross-entropy: h scaled to logits of realistic size (std ~2), random
- * targets, some ignored (-1), including the whole second chunk of 64 rows. */
-static void prep_crossentropy(const int64_t *d, float **in, uint64_t seed) {
-    const int64_t N = d[0], C = d[1], V = d[2];
+/* Cross-entropy: h scaled to logits of realistic size (std ~2), some targets
+ * ignored (-1), including the whole second chunk of 64 rows. */
+static void prep_crossentropy(const int64_t *d, void *const *in, void *const *out, uint64_t seed) {
+    (void)out; (void)seed;
+    const int64_t N = d[0], C = d[1];
     const float k = (float)(2.0 / sqrt((double)C));
-    for (int64_t i = 0; i < N * C; i++) in[0][i] *= k;
-    int32_t *tg = (int32_t *)(void *)in[2];
-    prep_ids(tg, N, V, seed);
+    float *h = in[0];
+    int32_t *tg = in[2];
+    for (int64_t i = 0; i < N * C; i++) h[i] *= k;
     for (int64_t n = 0; n < N; n++)
         if (n % 7 == 3 || (n >= 64 && n < 128)) tg[n] = -1;
 }
-
-/* few-row matmul (decode); falls back to BLAS above 8 rows */
-void matmul_forward_gemv_avx512(const fb_op_args *a);
-void matmul_forward_gemv_avx2(const fb_op_args *a);
-void matmul_forward_gemv_generic(const fb_op_args *a);
-
-#define SIMD3(name) {"avx512", FB_ISA_AVX512, name##_avx512}, {"avx2", FB_ISA_AVX2, name##_avx2}, \
-                    {"generic", FB_ISA_GENERIC, name##_generic}
+/* Q8_0 weights (already valid random blocks): one all-zero block and one
+ * q = -128 (valid in the format, never produced by GGML) to exercise the
+ * sign handling of the int8 kernels. */
+static void prep_matmul_q8_0(const int64_t *d, void *const *in, void *const *out, uint64_t seed) {
+    (void)out; (void)seed;
+    const int64_t C = d[1], OC = d[2];
+    uint8_t *W = in[1];
+    const size_t rb = fb_q8_0_row_bytes(C);
+    if (C >= 64) memset(W + FB_Q8_0_BLOCK_BYTES, 0, FB_Q8_0_BLOCK_BYTES);   /* row 0, block 1: d = 0, q = 0 */
+    if (C >= 32) W[(size_t)(OC - 1) * rb + 2 + 5] = (uint8_t)(int8_t)-128;
+}
+/* AdamW: second moments are non-negative. */
+static void prep_adamw(const int64_t *d, void *const *in, void *const *out, uint64_t seed) {
+    (void)in; (void)seed;
+    float *v = out[2];
+    for (int64_t i = 0; i < d[0]; i++) v[i] = fabsf(v[i]);
+}
+void attention_backward_prepare(const int64_t *d, void *const *in, void *const *out, uint64_t seed);
 
 static const fb_op_def fb_ops[FB_OP_COUNT] = {
-    [FB_OP_LAYERNORM_FWD] = {"layernorm_forward", layernorm_forward_ref, {SIMD3(layernorm_forward)}, 3, 3,
-                             sizes_layernorm, 0, 1e-5, NULL},
-    [FB_OP_RMSNORM_FWD] = {"rmsnorm_forward", rmsnorm_forward_ref, {SIMD3(rmsnorm_forward)}, 2, 2, sizes_rmsnorm, 0,
-                           1e-5, NULL},
-    [FB_OP_MATMUL_FWD] = {"matmul_forward", matmul_forward_ref,
-                          {{"gemv_avx512", FB_ISA_AVX512, matmul_forward_gemv_avx512},
-                           {"gemv_avx2", FB_ISA_AVX2, matmul_forward_gemv_avx2},
-                           {"gemv_generic", FB_ISA_GENERIC, matmul_forward_gemv_generic},
-                           {"blas", FB_ISA_GENERIC, matmul_forward_blas}}, 3,
-                          1, sizes_matmul, 0, 1e-5, NULL},
-    [FB_OP_ROPE_FWD] = {"rope_forward", rope_forward_ref, {SIMD3(rope_forward)}, 1, 1, sizes_rope, 0, 1e-5, NULL},
-    [FB_OP_GELU_TANH_FWD] = {"gelu_tanh_forward", gelu_tanh_forward_ref, {SIMD3(gelu_tanh_forward)}, 1, 1,
-                             sizes_unary, 0, 1e-6, NULL},
-    [FB_OP_GELU_FWD] = {"gelu_forward", gelu_forward_ref, {SIMD3(gelu_forward)}, 1, 1, sizes_unary, 0, 1e-6, NULL},
-    [FB_OP_SWIGLU_FWD] = {"swiglu_forward", swiglu_forward_ref, {SIMD3(swiglu_forward)}, 1, 1, sizes_swiglu, 0,
-                          1e-6, NULL},
-    [FB_OP_RESIDUAL_FWD] = {"residual_forward", residual_forward_ref, {SIMD3(residual_forward)}, 2, 1,
-                            sizes_binary, 0, 1e-7, NULL},
-    [FB_OP_ATTENTION_FWD] = {"attention_forward", attention_forward_naive,
-                             {{"flash_avx512", FB_ISA_AVX512, flash_attention_forward_avx512},
-                              {"flash_avx2", FB_ISA_AVX2, flash_attention_forward_avx2},
-                              {"flash_generic", FB_ISA_GENERIC, flash_attention_forward_generic},
-                              {"standard_avx512", FB_ISA_AVX512, attention_forward_standard_avx512},
-                              {"standard_avx2", FB_ISA_AVX2, attention_forward_standard_avx2},
-                              {"standard_generic", FB_ISA_GENERIC, attention_forward_standard_generic}},
-                             3, 2, sizes_attention, 0, 2e-5, NULL},
-    /* -- backward ops: entries go here -- */
-    [FB_OP_LAYERNORM_BWD] = {"layernorm_backward", layernorm_backward_ref, {SIMD3(layernorm_backward)}, 5, 3,
-                             sizes_layernorm_bwd, 7, 1e-5, prep_layernorm_bwd},
-    [FB_OP_RMSNORM_BWD] = {"rmsnorm_backward", rmsnorm_backward_ref, {SIMD3(rmsnorm_backward)}, 4, 2,
-                           sizes_rmsnorm_bwd, 3, 1e-5, prep_rmsnorm_bwd},
-    [FB_OP_MATMUL_BWD] = {"matmul_backward", matmul_backward_ref, {{"blas", FB_ISA_GENERIC, matmul_backward_blas}},
-                          3, 3, sizes_matmul_bwd, 7, 1e-5, NULL},
-    [FB_OP_ROPE_BWD] = {"rope_backward", rope_backward_ref, {SIMD3(rope_backward)}, 1, 1, sizes_rope, 0, 1e-6, NULL},
-    [FB_OP_GELU_TANH_BWD] = {"gelu_tanh_backward", gelu_tanh_backward_ref, {SIMD3(gelu_tanh_backward)}, 2, 1,
-                             sizes_binary, 0, 2e-6, NULL},
-    [FB_OP_GELU_BWD] = {"gelu_backward", gelu_backward_ref, {SIMD3(gelu_backward)}, 2, 1, sizes_binary, 0, 1e-6,
-                        NULL},
-    [FB_OP_SWIGLU_BWD] = {"swiglu_backward", swiglu_backward_ref, {SIMD3(swiglu_backward)}, 2, 1, sizes_swiglu_bwd,
-                          0, 1e-6, NULL},
-    [FB_OP_RESIDUAL_BWD] = {"residual_backward", residual_backward_ref, {SIMD3(residual_backward)}, 1, 2,
-                            sizes_residual_bwd, 3, 1e-7, NULL},
-    [FB_OP_EMBEDDING_FWD] = {"embedding_forward", embedding_forward_ref, {SIMD3(embedding_forward)}, 3, 1,
-                             sizes_embedding_fwd, 0, 1e-7, prep_embedding_fwd},
-    [FB_OP_EMBEDDING_BWD] = {"embedding_backward", embedding_backward_ref, {SIMD3(embedding_backward)}, 2, 2,
-                             sizes_embedding_bwd, 3, 1e-6, prep_embedding_bwd},
-    [FB_OP_CROSSENTROPY_FUSED] = {"crossentropy_fused", crossentropy_fused_ref, {SIMD3(crossentropy_fused)}, 3, 3,
-                                  sizes_crossentropy, 6, 2e-5, prep_crossentropy},
+    [FB_OP_LAYERNORM_FWD] = {
+        .name = "layernorm_forward",
+        .in = {S("x", F32), S("w", F32), SF("b", F32, OPT)},
+        .out = {S("y", F32), S("mean", F32), S("rstd", F32)},
+        .shapes = shapes_layernorm,
+        .reference = REF(layernorm_forward_ref),
+        .variants = VARIANTS(SIMD3(layernorm_forward)),
+        .tolerance = 1e-5,
+    },
+    [FB_OP_RMSNORM_FWD] = {
+        .name = "rmsnorm_forward",
+        .in = {S("x", F32), S("w", F32)},
+        .out = {S("y", F32), S("rstd", F32)},
+        .shapes = shapes_rmsnorm,
+        .reference = REF(rmsnorm_forward_ref),
+        .variants = VARIANTS(SIMD3(rmsnorm_forward)),
+        .tolerance = 1e-5,
+    },
+    /* few-row GEMV kernels, falling back to the BLAS-tiled variant above 8 rows */
+    [FB_OP_MATMUL_FWD] = {
+        .name = "matmul_forward",
+        .in = {S("x", F32), S("W", F32), SF("b", F32, OPT)},
+        .out = {S("y", F32)},
+        .shapes = shapes_matmul,
+        .reference = REF(matmul_forward_ref),
+        .variants = VARIANTS(SIMD3_NAMED("gemv_", matmul_forward_gemv, matmul_forward_gemv_ws),
+                             {.name = "blas", .fn = matmul_forward_blas, .workspace = matmul_forward_blas_ws}),
+        .tolerance = 1e-5,
+    },
+    [FB_OP_ROPE_FWD] = {
+        .name = "rope_forward",
+        .in = {S("x", F32)},
+        .out = {S("y", F32)},
+        .shapes = shapes_rope,
+        .reference = REF(rope_forward_ref),
+        .variants = VARIANTS(SIMD3_NAMED("", rope_forward, rope_ws)),
+        .tolerance = 1e-5,
+    },
+    [FB_OP_GELU_TANH_FWD] = {
+        .name = "gelu_tanh_forward",
+        .in = {S("x", F32)},
+        .out = {S("y", F32)},
+        .shapes = shapes_unary,
+        .reference = REF(gelu_tanh_forward_ref),
+        .variants = VARIANTS(SIMD3(gelu_tanh_forward)),
+        .tolerance = 1e-6,
+    },
+    [FB_OP_GELU_FWD] = {
+        .name = "gelu_forward",
+        .in = {S("x", F32)},
+        .out = {S("y", F32)},
+        .shapes = shapes_unary,
+        .reference = REF(gelu_forward_ref),
+        .variants = VARIANTS(SIMD3(gelu_forward)),
+        .tolerance = 1e-6,
+    },
+    [FB_OP_SWIGLU_FWD] = {
+        .name = "swiglu_forward",
+        .in = {S("h", F32)},
+        .out = {S("y", F32)},
+        .shapes = shapes_swiglu,
+        .reference = REF(swiglu_forward_ref),
+        .variants = VARIANTS(SIMD3(swiglu_forward)),
+        .tolerance = 1e-6,
+    },
+    [FB_OP_RESIDUAL_FWD] = {
+        .name = "residual_forward",
+        .in = {S("a", F32), S("b", F32)},
+        .out = {S("y", F32)},
+        .shapes = shapes_binary,
+        .reference = REF(residual_forward_ref),
+        .variants = VARIANTS(SIMD3(residual_forward)),
+        .tolerance = 1e-7,
+    },
+    [FB_OP_ATTENTION_FWD] = {
+        .name = "attention_forward",
+        .in = {S("q", F32), S("k", F32), S("v", F32), SF("block_table", I32, OPT)},
+        .out = {S("o", F32), S("lse", F32)},
+        .shapes = shapes_attention,
+        .reference = REF(attention_forward_naive, .workspace = attention_forward_naive_ws),
+        .variants = VARIANTS(SIMD3_NAMED("flash_", flash_attention_forward, flash_attention_forward_ws),
+                             SIMD3_NAMED("standard_", attention_forward_standard, attention_forward_standard_ws)),
+        .tolerance = 2e-5,
+    },
 
-    /* -- attention backward: entry goes here -- */
-    [FB_OP_ATTENTION_BWD] = {"attention_backward", attention_backward_naive,
-                             {{"flash_avx512", FB_ISA_AVX512, flash_attention_backward_avx512},
-                              {"flash_avx2", FB_ISA_AVX2, flash_attention_backward_avx2},
-                              {"flash_generic", FB_ISA_GENERIC, flash_attention_backward_generic},
-                              {"standard_avx512", FB_ISA_AVX512, attention_backward_standard_avx512},
-                              {"standard_avx2", FB_ISA_AVX2, attention_backward_standard_avx2},
-                              {"standard_generic", FB_ISA_GENERIC, attention_backward_standard_generic}},
-                             6, 3, attention_backward_sizes, 0, 1e-4, attention_backward_prepare_inputs},
+    /* -- backward ops -- */
+    [FB_OP_LAYERNORM_BWD] = {
+        .name = "layernorm_backward",
+        .in = {S("dy", F32), S("x", F32), S("w", F32), S("mean", F32), S("rstd", F32)},
+        .out = {SF("dx", F32, ACC), SF("dw", F32, ACC), SF("db", F32, ACC | OPT)},
+        .shapes = shapes_layernorm_bwd,
+        .reference = REF(layernorm_backward_ref, .workspace = norm_backward_ref_ws),
+        .variants = VARIANTS(SIMD3(layernorm_backward)),
+        .tolerance = 1e-5,
+        .prepare = prep_layernorm_bwd,
+    },
+    [FB_OP_RMSNORM_BWD] = {
+        .name = "rmsnorm_backward",
+        .in = {S("dy", F32), S("x", F32), S("w", F32), S("rstd", F32)},
+        .out = {SF("dx", F32, ACC), SF("dw", F32, ACC)},
+        .shapes = shapes_rmsnorm_bwd,
+        .reference = REF(rmsnorm_backward_ref, .workspace = norm_backward_ref_ws),
+        .variants = VARIANTS(SIMD3(rmsnorm_backward)),
+        .tolerance = 1e-5,
+        .prepare = prep_rmsnorm_bwd,
+    },
+    [FB_OP_MATMUL_BWD] = {
+        .name = "matmul_backward",
+        .in = {S("dy", F32), S("x", F32), S("W", F32)},
+        .out = {SF("dx", F32, ACC), SF("dW", F32, ACC), SF("db", F32, ACC | OPT)},
+        .shapes = shapes_matmul_bwd,
+        .reference = REF(matmul_backward_ref, .workspace = matmul_backward_ref_ws),
+        .variants = VARIANTS({.name = "blas", .fn = matmul_backward_blas, .workspace = matmul_backward_blas_ws}),
+        .tolerance = 1e-5,
+    },
+    [FB_OP_ROPE_BWD] = {
+        .name = "rope_backward",
+        .in = {S("dy", F32)},
+        .out = {S("dx", F32)},
+        .shapes = shapes_rope,
+        .reference = REF(rope_backward_ref),
+        .variants = VARIANTS(SIMD3_NAMED("", rope_backward, rope_ws)),
+        .tolerance = 1e-6,
+    },
+    [FB_OP_GELU_TANH_BWD] = {
+        .name = "gelu_tanh_backward",
+        .in = {S("dy", F32), S("x", F32)},
+        .out = {S("dx", F32)},
+        .shapes = shapes_binary,
+        .reference = REF(gelu_tanh_backward_ref),
+        .variants = VARIANTS(SIMD3(gelu_tanh_backward)),
+        .tolerance = 2e-6,
+    },
+    [FB_OP_GELU_BWD] = {
+        .name = "gelu_backward",
+        .in = {S("dy", F32), S("x", F32)},
+        .out = {S("dx", F32)},
+        .shapes = shapes_binary,
+        .reference = REF(gelu_backward_ref),
+        .variants = VARIANTS(SIMD3(gelu_backward)),
+        .tolerance = 1e-6,
+    },
+    [FB_OP_SWIGLU_BWD] = {
+        .name = "swiglu_backward",
+        .in = {S("dy", F32), S("h", F32)},
+        .out = {S("dh", F32)},
+        .shapes = shapes_swiglu_bwd,
+        .reference = REF(swiglu_backward_ref),
+        .variants = VARIANTS(SIMD3(swiglu_backward)),
+        .tolerance = 1e-6,
+    },
+    [FB_OP_RESIDUAL_BWD] = {
+        .name = "residual_backward",
+        .in = {S("dy", F32)},
+        .out = {SF("da", F32, ACC), SF("db", F32, ACC)},
+        .shapes = shapes_residual_bwd,
+        .reference = REF(residual_backward_ref),
+        .variants = VARIANTS(SIMD3(residual_backward)),
+        .tolerance = 1e-7,
+    },
+    [FB_OP_EMBEDDING_FWD] = {
+        .name = "embedding_forward",
+        .in = {S("ids", I32), S("wte", F32), SF("wpe", F32, OPT)},
+        .out = {S("y", F32)},
+        .shapes = shapes_embedding_fwd,
+        .reference = REF(embedding_forward_ref),
+        .variants = VARIANTS(SIMD3(embedding_forward)),
+        .tolerance = 1e-7,
+    },
+    [FB_OP_EMBEDDING_BWD] = {
+        .name = "embedding_backward",
+        .in = {S("dy", F32), S("ids", I32)},
+        .out = {SF("dwte", F32, ACC), SF("dwpe", F32, ACC | OPT)},
+        .shapes = shapes_embedding_bwd,
+        .reference = REF(embedding_backward_ref, .workspace = embedding_backward_ref_ws),
+        .variants = VARIANTS(SIMD3(embedding_backward)),
+        .tolerance = 1e-6,
+    },
+    [FB_OP_CROSSENTROPY_FUSED] = {
+        .name = "crossentropy_fused",
+        .in = {S("h", F32), S("W", F32), S("targets", I32)},
+        .out = {S("loss", F32), SF("dh", F32, ACC | OPT), SF("dW", F32, ACC | OPT)},
+        .shapes = shapes_crossentropy,
+        .reference = REF(crossentropy_fused_ref, .workspace = crossentropy_fused_ref_ws),
+        .variants = VARIANTS(SIMD3_NAMED("", crossentropy_fused, crossentropy_fused_ws)),
+        .tolerance = 2e-5,
+        .prepare = prep_crossentropy,
+    },
+    [FB_OP_ATTENTION_BWD] = {
+        .name = "attention_backward",
+        .in = {S("q", F32), S("k", F32), S("v", F32), S("o", F32), S("lse", F32), S("do", F32)},
+        .out = {S("dq", F32), S("dk", F32), S("dv", F32)},
+        .shapes = shapes_attention_bwd,
+        .reference = REF(attention_backward_naive, .workspace = attention_backward_naive_ws),
+        .variants = VARIANTS(SIMD3_NAMED("flash_", flash_attention_backward, flash_attention_backward_ws),
+                             SIMD3_NAMED("standard_", attention_backward_standard, attention_backward_standard_ws)),
+        .tolerance = 1e-4,
+        .prepare = attention_backward_prepare,
+    },
 
-    /* -- inference ops: entries go here -- */
-    [FB_OP_ATTENTION_DECODE] = {"attention_decode", attention_forward_naive, {SIMD3(attention_decode)}, 3, 2,
-                                sizes_attention, 0, 2e-5, NULL},
-    /* tolerance: the fast kernels quantise x to int8 (as llama.cpp does); the
-     * strict check against a reference that does the same is in tests/infer. */
-    [FB_OP_MATMUL_Q8_0] = {"matmul_q8_0", matmul_q8_0_forward_ref,
-                           {{"avx512_vnni", FB_ISA_AVX512, matmul_q8_0_forward_vnni_avx512}, SIMD3(matmul_q8_0_forward)},
-                           3, 1, matmul_q8_0_sizes, 0, 1e-2, matmul_q8_0_prepare},
+    /* -- inference ops -- */
+    [FB_OP_ATTENTION_DECODE] = {
+        .name = "attention_decode",
+        .in = {S("q", F32), S("k", F32), S("v", F32), SF("block_table", I32, OPT)},
+        .out = {S("o", F32), S("lse", F32)},
+        .shapes = shapes_attention,
+        .reference = REF(attention_forward_naive, .workspace = attention_forward_naive_ws),
+        .variants = VARIANTS(SIMD3_NAMED("", attention_decode, attention_decode_ws)),
+        .tolerance = 2e-5,
+    },
+    /* tolerance: the fast kernels quantise x to int8 (as llama.cpp does): for
+     * a single output of one 32-value block that rounding alone reaches ~1.5%
+     * of the output. The strict check, against a reference that rounds x the
+     * same way, is in tests/infer. */
+    [FB_OP_MATMUL_Q8_0] = {
+        .name = "matmul_q8_0",
+        .in = {S("x", F32), S("Wq", Q8_0), SF("b", F32, OPT)},
+        .out = {S("y", F32)},
+        .shapes = shapes_matmul_q8_0,
+        .reference = REF(matmul_q8_0_forward_ref, .workspace = matmul_q8_0_ref_ws),
+        .variants = VARIANTS({.name = "avx512_vnni", .needs = FB_CPU_SET_AVX512 | FB_CPU_AVX512_VNNI,
+                              .fn = matmul_q8_0_forward_vnni_avx512, .workspace = matmul_q8_0_ws},
+                             SIMD3_NAMED("", matmul_q8_0_forward, matmul_q8_0_ws)),
+        .tolerance = 2e-2,
+        .prepare = prep_matmul_q8_0,
+    },
+
+    /* -- building blocks -- */
+    /* The packed kernel takes M >= 8 (OpenBLAS below: decode GEMVs would
+     * spend more on packing B than on FMAs); see gemm.h. */
+    [FB_OP_SGEMM] = {
+        .name = "sgemm",
+        .in = {S("A", F32), S("B", F32)},
+        .out = {SF("C", F32, ACC)},
+        .shapes = shapes_sgemm,
+        .reference = REF(sgemm_ref),
+        .variants = VARIANTS({.name = "packed_avx512", .needs = FB_CPU_SET_AVX512, .fn = sgemm_packed_avx512,
+                              .workspace = sgemm_packed_ws},
+                             {.name = "blas", .fn = sgemm_blas}),
+        .tolerance = 1e-5,
+    },
+    [FB_OP_ADAMW] = {
+        .name = "adamw",
+        .in = {S("g", F32)},
+        .out = {SF("p", F32, ACC), SF("m", F32, ACC), SF("v", F32, ACC)},
+        .shapes = shapes_adamw,
+        .reference = REF(adamw_update_ref),
+        .variants = VARIANTS(SIMD3(adamw_update)),
+        .tolerance = 1e-6,
+        .prepare = prep_adamw,
+    },
 };
 
-/* Ops without a table entry yet have no reference; they are skipped. */
-static fb_kernel_fn selected[FB_OP_COUNT];
-static const char *selected_name[FB_OP_COUNT];
-static int selection_done = 0;
-
-const fb_op_def *fb_op_get(fb_op_id op) { return (op >= 0 && op < FB_OP_COUNT) ? &fb_ops[op] : NULL; }
-
-static int n_variants(const fb_op_def *def) {
-    int n = 0;
-    while (n < FB_OP_MAX_VARIANTS && def->fast[n].fn) n++;
-    return n;
-}
-
-fb_status fb_op_force_variant(fb_op_id op, const char *variant) {
-    const fb_op_def *def = fb_op_get(op);
-    if (!def || !variant) return fb_fail(FB_ERR_INVALID_ARG, "unknown op");
-    if (!selection_done) fb_ops_select();
-    if (strcmp(variant, "reference") == 0) {
-        selected[op] = def->reference;
-        selected_name[op] = "reference";
-        return FB_OK;
-    }
-    for (int i = 0; i < n_variants(def); i++)
-        if (strcmp(def->fast[i].variant, variant) == 0) {
-            if (def->fast[i].isa > fb_cpu_best_isa())
-                return fb_fail(FB_ERR_UNSUPPORTED, "%s: variant %s needs %s, this CPU lacks it", def->name, variant,
-                               fb_isa_name(def->fast[i].isa));
-            selected[op] = def->fast[i].fn;
-            selected_name[op] = def->fast[i].variant;
-            return FB_OK;
-        }
-    return fb_fail(FB_ERR_INVALID_ARG, "%s: no variant named '%s'", def->name, variant);
-}
-
-void fb_ops_select(void) {
-    fb_runtime_init();
-    fb_isa isa = fb_cpu_best_isa();
-    for (int op = 0; op < FB_OP_COUNT; op++) {
-        const fb_op_def *def = &fb_ops[op];
-        if (!def->reference) continue;
-        selected[op] = def->reference;
-        selected_name[op] = "reference";
-        /* Variants are listed best first: take the first this CPU can run. */
-        for (int i = 0; i < n_variants(def); i++)
-            if (def->fast[i].isa <= isa) {
-                selected[op] = def->fast[i].fn;
-                selected_name[op] = def->fast[i].variant;
-                break;
-            }
-    }
-    selection_done = 1;
-    /* FLASHBLOCK_KERNEL_<OP NAME>=variant overrides, e.g.
-     * FLASHBLOCK_KERNEL_ATTENTION_FORWARD=standard_avx512 */
-    for (int op = 0; op < FB_OP_COUNT; op++) {
-        char env[96] = "FLASHBLOCK_KERNEL_";
-        size_t len = strlen(env);
-        for (const char *p = fb_ops[op].name; *p && len + 1 < sizeof env; p++) env[len++] = (char)toupper(*p);
-        env[len] = '\0';
-        const char *v = getenv(env);
-        if (v) (void)fb_op_force_variant((fb_op_id)op, v);
-    }
-}
-
-const char *fb_op_selected_variant(fb_op_id op) {
-    if (!selection_done) fb_ops_select();
-    return selected_name[op];
-}
-
-void fb_op_run(fb_op_id op, const fb_op_args *a) {
-    if (!selection_done) fb_ops_select();
-    selected[op](a);
+const fb_op_def *fb_op_get(fb_op_id op) {
+    return ((unsigned)op < FB_OP_COUNT && fb_ops[op].reference.fn) ? &fb_ops[op] : NULL;
 }

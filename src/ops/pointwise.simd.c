@@ -8,11 +8,11 @@
 
 #define PAR_IF(n) if ((n) > 65536)
 
-void FB_SIMD(rope_forward)(const fb_op_args *a) { fb_rope_rotate(a, 1.0f); }
+fb_status FB_SIMD(rope_forward)(const fb_op_args *a) { return fb_rope_rotate(a, 1.0f); }
 
-void FB_SIMD(gelu_tanh_forward)(const fb_op_args *a) {
-    const float *x = a->in[0];
-    float *y = a->out[0];
+fb_status FB_SIMD(gelu_tanh_forward)(const fb_op_args *a) {
+    const float *x = fb_in_f32(a, 0);
+    float *y = fb_out_f32(a, 0);
     const int64_t N = a->d[0];
     const fvec k0 = fv_set1(0.7978845608028654f), k1 = fv_set1(0.044715f), half = fv_set1(0.5f), one = fv_set1(1.0f);
     #pragma omp parallel for schedule(static) PAR_IF(N)
@@ -22,19 +22,21 @@ void FB_SIMD(gelu_tanh_forward)(const fb_op_args *a) {
         fvec inner = fv_mul(k0, fv_fma(fv_mul(k1, v), fv_mul(v, v), v));
         fv_storen(y + i, fv_mul(fv_mul(half, v), fv_add(one, fv_tanh(inner))), k);
     }
+    return FB_OK;
 }
 
-void FB_SIMD(gelu_forward)(const fb_op_args *a) {
-    const float *x = a->in[0];
-    float *y = a->out[0];
+fb_status FB_SIMD(gelu_forward)(const fb_op_args *a) {
+    const float *x = fb_in_f32(a, 0);
+    float *y = fb_out_f32(a, 0);
     const int64_t N = a->d[0];
     #pragma omp parallel for schedule(static) PAR_IF(N)
     for (int64_t i = 0; i < N; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    return FB_OK;
 }
 
-void FB_SIMD(swiglu_forward)(const fb_op_args *a) {
-    const float *h = a->in[0];
-    float *y = a->out[0];
+fb_status FB_SIMD(swiglu_forward)(const fb_op_args *a) {
+    const float *h = fb_in_f32(a, 0);
+    float *y = fb_out_f32(a, 0);
     const int64_t N = a->d[0], F = a->d[1];
     const fvec one = fv_set1(1.0f);
     #pragma omp parallel for schedule(static) PAR_IF(N * F)
@@ -47,15 +49,17 @@ void FB_SIMD(swiglu_forward)(const fb_op_args *a) {
             fv_storen(y + n * F + i, fv_mul(silu, fv_loadn(u + i, k)), k);
         }
     }
+    return FB_OK;
 }
 
-void FB_SIMD(residual_forward)(const fb_op_args *a) {
-    const float *p = a->in[0], *q = a->in[1];
-    float *y = a->out[0];
+fb_status FB_SIMD(residual_forward)(const fb_op_args *a) {
+    const float *p = fb_in_f32(a, 0), *q = fb_in_f32(a, 1);
+    float *y = fb_out_f32(a, 0);
     const int64_t N = a->d[0];
     #pragma omp parallel for schedule(static) PAR_IF(N)
     for (int64_t i = 0; i < N; i += FV_N) {
         int k = N - i < FV_N ? (int)(N - i) : FV_N;
         fv_storen(y + i, fv_add(fv_loadn(p + i, k), fv_loadn(q + i, k)), k);
     }
+    return FB_OK;
 }

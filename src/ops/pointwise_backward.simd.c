@@ -11,11 +11,11 @@
 
 /* Inverse rotation of each interleaved pair; angles in double as in the
  * forward, cos/sin shared by the heads of a token. In place allowed. */
-void FB_SIMD(rope_backward)(const fb_op_args *a) { fb_rope_rotate(a, -1.0f); }
+fb_status FB_SIMD(rope_backward)(const fb_op_args *a) { return fb_rope_rotate(a, -1.0f); }
 
-void FB_SIMD(gelu_tanh_backward)(const fb_op_args *a) {
-    const float *dy = a->in[0], *x = a->in[1];
-    float *dx = a->out[0];
+fb_status FB_SIMD(gelu_tanh_backward)(const fb_op_args *a) {
+    const float *dy = fb_in_f32(a, 0), *x = fb_in_f32(a, 1);
+    float *dx = fb_out_f32(a, 0);
     const int64_t N = a->d[0];
     const fvec k0 = fv_set1(0.7978845608028654f), k1 = fv_set1(0.044715f), k3 = fv_set1(3.0f * 0.044715f);
     const fvec half = fv_set1(0.5f), one = fv_set1(1.0f);
@@ -29,11 +29,12 @@ void FB_SIMD(gelu_tanh_backward)(const fb_op_args *a) {
         fvec grad = fv_fma(fv_mul(half, v), fv_mul(sech2, dinner), fv_mul(half, fv_add(one, t)));
         fv_storen(dx + i, fv_mul(fv_loadn(dy + i, k), grad), k);
     }
+    return FB_OK;
 }
 
-void FB_SIMD(gelu_backward)(const fb_op_args *a) {
-    const float *dy = a->in[0], *x = a->in[1];
-    float *dx = a->out[0];
+fb_status FB_SIMD(gelu_backward)(const fb_op_args *a) {
+    const float *dy = fb_in_f32(a, 0), *x = fb_in_f32(a, 1);
+    float *dx = fb_out_f32(a, 0);
     const int64_t N = a->d[0];
     #pragma omp parallel for schedule(static) PAR_IF(N)
     for (int64_t i = 0; i < N; i++) {
@@ -42,11 +43,12 @@ void FB_SIMD(gelu_backward)(const fb_op_args *a) {
         float pdf = expf(-0.5f * v * v) * 0.39894228040143268f;
         dx[i] = dy[i] * (cdf + v * pdf);
     }
+    return FB_OK;
 }
 
-void FB_SIMD(swiglu_backward)(const fb_op_args *a) {
-    const float *dy = a->in[0], *h = a->in[1];
-    float *dh = a->out[0];
+fb_status FB_SIMD(swiglu_backward)(const fb_op_args *a) {
+    const float *dy = fb_in_f32(a, 0), *h = fb_in_f32(a, 1);
+    float *dh = fb_out_f32(a, 0);
     const int64_t N = a->d[0], F = a->d[1];
     const fvec one = fv_set1(1.0f);
     #pragma omp parallel for schedule(static) PAR_IF(N * F)
@@ -63,11 +65,12 @@ void FB_SIMD(swiglu_backward)(const fb_op_args *a) {
             fv_storen(du + i, fv_mul(dv, silu), k);
         }
     }
+    return FB_OK;
 }
 
-void FB_SIMD(residual_backward)(const fb_op_args *a) {
-    const float *dy = a->in[0];
-    float *da = a->out[0], *db = a->out[1];
+fb_status FB_SIMD(residual_backward)(const fb_op_args *a) {
+    const float *dy = fb_in_f32(a, 0);
+    float *da = fb_out_f32(a, 0), *db = fb_out_f32(a, 1);
     const int64_t N = a->d[0];
     #pragma omp parallel for schedule(static) PAR_IF(N)
     for (int64_t i = 0; i < N; i += FV_N) {
@@ -76,4 +79,5 @@ void FB_SIMD(residual_backward)(const fb_op_args *a) {
         fv_storen(da + i, fv_add(fv_loadn(da + i, k), g), k);
         fv_storen(db + i, fv_add(fv_loadn(db + i, k), g), k);
     }
+    return FB_OK;
 }

@@ -23,7 +23,8 @@
 void fb_q8_0_quantize_act(int8_t *q, float *d, const float *x, int64_t n);
 
 /* The matmul as the fast kernels compute it, in double: x quantised with
- * fb_q8_0_quantize_act, Σ_blocks d_w·d_x·Σ q_w·q_x (tests: strict check). */
-void fb_matmul_q8_0_ref_qx(float *y, const void *Wq, const float *x, const float *b, int64_t N, int64_t C,
-                           int64_t OC);
+ * fb_q8_0_quantize_act, Σ_blocks d_w·d_x·Σ q_w·q_x (tests: strict check).
+ * A test helper, not an op kernel: it allocates its scratch. */
+fb_status fb_matmul_q8_0_ref_qx(float *y, const void *Wq, const float *x, const float *b, int64_t N, int64_t C,
+                                int64_t OC);
 #endif

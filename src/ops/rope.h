@@ -4,8 +4,8 @@
 #ifndef FB_OPS_ROPE_H
 #define FB_OPS_ROPE_H
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include "ops/ops.h"
 
 static inline void fb_rope_angles(float *cs, double pos, int64_t D, double theta) {
@@ -15,20 +15,25 @@ static inline void fb_rope_angles(float *cs, double pos, int64_t D, double theta
         cs[2 * i + 1] = (float)sin(ang);
     }
 }
+/* Per thread: the cos/sin table of one token, D floats. */
+static inline size_t fb_rope_ws(const fb_op_args *a, int n_threads) {
+    return (size_t)n_threads * fb_ws_round(sizeof(float) * (size_t)(a->d[3] > 1 ? a->d[3] : 2));
+}
 /* y = rotation of every interleaved pair (x[2i], x[2i+1]) of every head by
  * sign·angle: sign +1 is the forward pass, -1 its backward (the transpose of
  * a rotation is the rotation by minus the angle). Slots as FB_OP_ROPE_FWD;
  * in place allowed. The cos/sin of a token are shared by all its heads. */
-static inline void fb_rope_rotate(const fb_op_args *a, float sign) {
-    const float *x = a->in[0];
-    float *y = a->out[0];
+static inline fb_status fb_rope_rotate(const fb_op_args *a, float sign) {
+    const float *x = fb_in_f32(a, 0);
+    float *y = fb_out_f32(a, 0);
     const int64_t B = a->d[0], T = a->d[1], H = a->d[2], D = a->d[3], stride = a->d[4], pos0 = a->d[5];
     const double theta = a->f[0];
     const int64_t half = D / 2;
+    const size_t per_thread = fb_rope_ws(a, 1);
+    FB_TRY(fb_ws_check(a, fb_rope_ws(a, omp_get_max_threads()), sign > 0 ? "rope_forward" : "rope_backward"));
     #pragma omp parallel if (B * T * H * D > 65536)
     {
-        float *cs = malloc(sizeof(float) * 2 * (size_t)(half > 0 ? half : 1));
-        if (!cs) abort();   /* D floats; kernels have no error channel */
+        float *cs = (float *)((char *)a->ws.data + (size_t)omp_get_thread_num() * per_thread);
         #pragma omp for schedule(static)
         for (int64_t bt = 0; bt < B * T; bt++) {
             fb_rope_angles(cs, (double)(pos0 + bt % T), D, theta);
@@ -42,7 +47,7 @@ static inline void fb_rope_rotate(const fb_op_args *a, float sign) {
                 }
             }
         }
-        free(cs);
     }
+    return FB_OK;
 }
 #endif

@@ -335,7 +335,6 @@ static void reap(srv *S) {
 }
 
 static void admit(srv *S) {
-    long prompt_tokens = 0;
     while (S->wait_head && S->n_running < S->opt.parallel) {
         srv_choice *c = S->wait_head;
         srv_req *r = c->req;
@@ -351,7 +350,6 @@ static void admit(srv *S) {
             S->n_waiting_reqs--;
             srv_metrics_add(&S->metrics, &S->metrics.prompt_tokens, r->n_prompt);
         }
-        prompt_tokens += need;
     }
 }
 

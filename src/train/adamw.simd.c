@@ -1,15 +1,19 @@
-/* The AdamW element update, vectorised (compiled per ISA like the op
- * kernels; optimizer.c picks the variant for the CPU). Same arithmetic, in
- * the same order, as the scalar reference in optimizer.c and as
- * torch.optim.AdamW: decay first, then the bias-corrected Adam step. */
+/* The AdamW element update as an op (FB_OP_ADAMW, slots in ops/ops.h),
+ * vectorised and compiled per ISA like the other kernels; the table picks
+ * the variant. Same arithmetic, in the same order, as the scalar reference
+ * (adamw.c) and as torch.optim.AdamW: decay first, then the bias-corrected
+ * Adam step. Fixed chunks over threads: every element is updated by the same
+ * code whatever the thread count. */
 #include "core/simd.h"
-#include "train/adamw_kernel.h"
+#include "ops/ops.h"
 
-void FB_SIMD(fb_adamw_update)(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, int64_t n,
-                              const fb_adamw_coefs *c) {
-    const fvec decay = fv_set1(c->decay), gs = fv_set1(c->grad_scale), b1 = fv_set1(c->beta1), b2 = fv_set1(c->beta2);
-    const fvec nb1 = fv_set1(1.0f - c->beta1), nb2 = fv_set1(1.0f - c->beta2), inv_bc2 = fv_set1(c->inv_sqrt_bc2);
-    const fvec eps = fv_set1(c->eps), step = fv_set1(c->step_size);
+#define CHUNK 16384
+
+static void update(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, int64_t n,
+                   const float *f) {
+    const fvec decay = fv_set1(f[0]), gs = fv_set1(f[1]), b1 = fv_set1(f[2]), b2 = fv_set1(f[3]);
+    const fvec nb1 = fv_set1(1.0f - f[2]), nb2 = fv_set1(1.0f - f[3]), inv_bc2 = fv_set1(f[5]);
+    const fvec eps = fv_set1(f[4]), step = fv_set1(f[6]);
     for (int64_t k = 0; k < n; k += FV_N) {
         const int w = n - k < FV_N ? (int)(n - k) : FV_N;
         fvec gk = fv_mul(fv_loadn(g + k, w), gs);
@@ -22,4 +26,14 @@ void FB_SIMD(fb_adamw_update)(float *restrict p, const float *restrict g, float 
         fv_storen(m + k, mk, w);
         fv_storen(v + k, vk, w);
     }
+}
+
+fb_status FB_SIMD(adamw_update)(const fb_op_args *a) {
+    const float *g = fb_in_f32(a, 0);
+    float *p = fb_out_f32(a, 0), *m = fb_out_f32(a, 1), *v = fb_out_f32(a, 2);
+    const int64_t n = a->d[0];
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t k0 = 0; k0 < n; k0 += CHUNK)
+        update(p + k0, g + k0, m + k0, v + k0, n - k0 < CHUNK ? n - k0 : CHUNK, a->f);
+    return FB_OK;
 }

@@ -2,7 +2,7 @@
 #include "core/error.h"
 #include "core/runtime.h"
 #include "model/model.h"
-#include "train/adamw_kernel.h"
+#include "ops/ops.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,42 +37,27 @@ void fb_adamw_free(fb_adamw *opt) {
     opt->m = opt->v = NULL;
 }
 
-void fb_adamw_step(fb_adamw *opt, fb_model *m, float lr) { fb_adamw_step_scaled(opt, m, lr, 1.0f); }
+fb_status fb_adamw_step(fb_adamw *opt, fb_model *m, float lr) { return fb_adamw_step_scaled(opt, m, lr, 1.0f); }
 
-void fb_adamw_update_ref(float *p, const float *g, float *m, float *v, int64_t n, const fb_adamw_coefs *c) {
-    for (int64_t k = 0; k < n; k++) {
-        float gk = g[k] * c->grad_scale;
-        float pk = p[k] * c->decay;
-        m[k] = c->beta1 * m[k] + (1.0f - c->beta1) * gk;
-        v[k] = c->beta2 * v[k] + (1.0f - c->beta2) * (gk * gk);
-        p[k] = pk - (c->step_size * m[k]) / (sqrtf(v[k]) * c->inv_sqrt_bc2 + c->eps);
-    }
-}
-
-fb_adamw_update_fn fb_adamw_update_best(void) {
-    switch (fb_cpu_best_isa()) {
-    case FB_ISA_AVX512: return fb_adamw_update_avx512;
-    case FB_ISA_AVX2: return fb_adamw_update_avx2;
-    default: return fb_adamw_update_generic;
-    }
-}
-
-void fb_adamw_step_scaled(fb_adamw *opt, fb_model *m, float lr, float gs) {
+/* One FB_OP_ADAMW per tensor (its weight decay is per tensor). */
+fb_status fb_adamw_step_scaled(fb_adamw *opt, fb_model *m, float lr, float gs) {
     opt->step++;
     const float b1 = opt->cfg.beta1, b2 = opt->cfg.beta2;
     const float bc1 = 1.0f - powf(b1, (float)opt->step), bc2 = 1.0f - powf(b2, (float)opt->step);
-    const fb_adamw_update_fn update = fb_adamw_update_best();
     for (int i = 0; i < m->n_tensors; i++) {
         const fb_model_tensor_info *t = &m->tensors[i];
         const float wd = (t->decay || opt->cfg.decay_all) ? opt->cfg.weight_decay : 0.0f;
-        const fb_adamw_coefs c = {1.0f - lr * wd, gs, b1, b2, opt->cfg.eps, 1.0f / sqrtf(bc2), lr / bc1};
-        float *p = m->params + t->offset, *g = m->grads + t->offset, *mm = opt->m + t->offset, *vv = opt->v + t->offset;
-        const int64_t n = (int64_t)t->numel, chunk = 16384;
-        /* fixed chunks: each element is updated by the same code whatever the thread count */
-        #pragma omp parallel for schedule(static) if (n > 65536)
-        for (int64_t k0 = 0; k0 < n; k0 += chunk)
-            update(p + k0, g + k0, mm + k0, vv + k0, n - k0 < chunk ? n - k0 : chunk, &c);
+        const int64_t n = (int64_t)t->numel;
+        fb_op_args a = {
+            .in = {fb_src_f32(m->grads + t->offset, 1, n, n)},
+            .out = {fb_dst_f32(m->params + t->offset, 1, n, n), fb_dst_f32(opt->m + t->offset, 1, n, n),
+                    fb_dst_f32(opt->v + t->offset, 1, n, n)},
+            .d = {n},
+            .f = {1.0f - lr * wd, gs, b1, b2, opt->cfg.eps, 1.0f / sqrtf(bc2), lr / bc1},
+        };
+        FB_TRY(fb_op_run(FB_OP_ADAMW, &a));
     }
+    return FB_OK;
 }
 
 /* Blocks of fixed size summed in double in parallel, then added in block
@@ -123,21 +108,24 @@ float fb_lr_schedule(long step, long warmup, long total, float max_lr, float min
     return min_lr + 0.5f * (max_lr - min_lr) * (float)(1.0 + cos(M_PI * progress));
 }
 
-void fb_adamw_update_range(const fb_adamw *opt, fb_model *m, float lr, float gs, size_t begin, size_t end, float *m1,
-                           float *m2) {
+fb_status fb_adamw_update_range(const fb_adamw *opt, fb_model *m, float lr, float gs, size_t begin, size_t end,
+                                float *m1, float *m2) {
     const float b1 = opt->cfg.beta1, b2 = opt->cfg.beta2;
     const float bc1 = 1.0f - powf(b1, (float)opt->step), bc2 = 1.0f - powf(b2, (float)opt->step);
-    const fb_adamw_update_fn update = fb_adamw_update_best();
     for (int i = 0; i < m->n_tensors; i++) {
         const fb_model_tensor_info *t = &m->tensors[i];
         const size_t lo = t->offset > begin ? t->offset : begin, hi = t->offset + t->numel < end ? t->offset + t->numel : end;
         if (lo >= hi) continue;
         const float wd = (t->decay || opt->cfg.decay_all) ? opt->cfg.weight_decay : 0.0f;
-        const fb_adamw_coefs c = {1.0f - lr * wd, gs, b1, b2, opt->cfg.eps, 1.0f / sqrtf(bc2), lr / bc1};
-        float *p = m->params + lo, *g = m->grads + lo, *mm = m1 + (lo - begin), *vv = m2 + (lo - begin);
-        const int64_t n = (int64_t)(hi - lo), chunk = 16384;
-        #pragma omp parallel for schedule(static) if (n > 65536)
-        for (int64_t k0 = 0; k0 < n; k0 += chunk)
-            update(p + k0, g + k0, mm + k0, vv + k0, n - k0 < chunk ? n - k0 : chunk, &c);
+        const int64_t n = (int64_t)(hi - lo);
+        fb_op_args a = {
+            .in = {fb_src_f32(m->grads + lo, 1, n, n)},
+            .out = {fb_dst_f32(m->params + lo, 1, n, n), fb_dst_f32(m1 + (lo - begin), 1, n, n),
+                    fb_dst_f32(m2 + (lo - begin), 1, n, n)},
+            .d = {n},
+            .f = {1.0f - lr * wd, gs, b1, b2, opt->cfg.eps, 1.0f / sqrtf(bc2), lr / bc1},
+        };
+        FB_TRY(fb_op_run(FB_OP_ADAMW, &a));
     }
+    return FB_OK;
 }

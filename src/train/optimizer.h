@@ -20,15 +20,15 @@ fb_adamw_config fb_adamw_defaults(void);     /* lr 3e-4, (0.9, 0.95), eps 1e-8, 
 fb_status fb_adamw_init(fb_adamw *opt, const fb_model *m, const fb_adamw_config *cfg);
 void      fb_adamw_free(fb_adamw *opt);
 /* One update with learning rate lr (the schedule's value for this step). */
-void      fb_adamw_step(fb_adamw *opt, fb_model *m, float lr);
+fb_status fb_adamw_step(fb_adamw *opt, fb_model *m, float lr);
 /* The same with every gradient multiplied by grad_scale on the fly (the
  * clipping coefficient): saves a pass over the gradients. */
-void      fb_adamw_step_scaled(fb_adamw *opt, fb_model *m, float lr, float grad_scale);
+fb_status fb_adamw_step_scaled(fb_adamw *opt, fb_model *m, float lr, float grad_scale);
 
 /* The update of fb_adamw_step_scaled on the parameters [begin, end) only,
  * with moments m1, m2 indexed from begin (one ZeRO-1 shard); opt->step must
  * already count this step. Element for element the same arithmetic. */
-void      fb_adamw_update_range(const fb_adamw *opt, fb_model *m, float lr, float grad_scale, size_t begin, size_t end,
+fb_status fb_adamw_update_range(const fb_adamw *opt, fb_model *m, float lr, float grad_scale, size_t begin, size_t end,
                                 float *m1, float *m2);
 
 /* L2 norm of all gradients (double accumulation, fixed order). */

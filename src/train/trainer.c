@@ -147,7 +147,7 @@ fb_status fb_trainer_step(fb_trainer *t, fb_step_info *info) {
     } else {
         norm = fb_grad_norm(t->m);
         if (!isfinite(norm)) return fb_fail(FB_ERR_NUMERIC, "gradient norm is not finite");
-        fb_adamw_step_scaled(&t->opt, t->m, lr, fb_clip_coef(norm, c->clip));   /* clipping fused into the update */
+        FB_TRY(fb_adamw_step_scaled(&t->opt, t->m, lr, fb_clip_coef(norm, c->clip)));   /* clipping fused into the update */
     }
     t->st.step = step + 1;
     t->st.rng = t->rng.s;

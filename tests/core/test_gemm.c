@@ -1,6 +1,7 @@
 /*
- * fb_sgemm (and, on AVX-512 CPUs, its packed kernel called directly on every
- * shape, thin ones included) against a double-precision reference loop:
+ * fb_sgemm, every runnable variant of FB_OP_SGEMM and, on AVX-512 CPUs, the
+ * packed kernel called directly on every shape (thin ones included, which
+ * the variant sends to OpenBLAS) against a double-precision reference loop:
  * all four transpose combinations, alpha in {1, 0.5}, beta in {0, 1, 0.25},
  * strides larger than minimal, awkward sizes (1, 2, 7, 15, 16, 17, 31, 33,
  * 63, 64, 65, 100, 257, 768). With beta == 0, C starts as NaN (it must not be
@@ -9,7 +10,10 @@
  * Errors are measured relative to the reference's largest magnitude.
  */
 #include "flashblock.h"
+#include "core/runtime.h"
+#include "op_harness.h"
 #include "ops/gemm.h"
+#include "ops/ops.h"
 #include "test_util.h"
 #include <math.h>
 #include <stdio.h>
@@ -21,9 +25,33 @@
 static const int64_t SIZES[] = {1, 2, 7, 15, 16, 17, 31, 33, 63, 64, 65, 100, 257, 768};
 #define NSIZES ((int)(sizeof(SIZES) / sizeof(SIZES[0])))
 
+/* The function under test: one of the ways in below. */
 typedef void (*sgemm_fn)(FB_SGEMM_ARGS);
 
 static int n_cases = 0;
+static const fb_kernel *variant;   /* for run_variant */
+
+/* Through fb_sgemm (the selected variant) with a workspace of its size. */
+static void run_dispatch(FB_SGEMM_ARGS) {
+    fb_workspace ws = {0};
+    FB_CHECK(fb_workspace_reserve(&ws, fb_sgemm_workspace(M)) == FB_OK &&
+                 fb_sgemm(ws, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == FB_OK,
+             "fb_sgemm: %s", fb_last_error());
+    fb_workspace_free(&ws);
+}
+/* One variant of the op, called directly. */
+#define S(p) {.data = (p)}   /* fb_test_args_complete adds dtype and shape */
+static void run_variant(FB_SGEMM_ARGS) {
+    fb_op_args a = {.in = {S(A), S(B)}, .out = {S(C)}, .d = {transA, transB, M, N, K, lda, ldb, ldc}, .f = {alpha, beta}};
+    fb_test_args_complete(FB_OP_SGEMM, &a);
+    FB_CHECK(fb_test_run_kernel(variant, &a, 1) == FB_OK, "sgemm[%s]: %s", variant->name, fb_last_error());
+}
+/* The packed kernel itself, any M. */
+static void run_packed(FB_SGEMM_ARGS) {
+    float *pack = fb_aligned_alloc(fb_sgemm_pack_bytes());
+    if (pack) fb_sgemm_kernel_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, pack);
+    free(pack);
+}
 
 static void run_case(const char *name, sgemm_fn fn, fb_test_rng *rng, int ta, int tb, int64_t M, int64_t N, int64_t K,
                      float alpha, float beta) {
@@ -106,9 +134,16 @@ static void run_all(const char *name, sgemm_fn fn) {
 }
 
 int main(void) {
-    run_all("fb_sgemm", fb_sgemm);
-    if (fb_cpu_best_isa() >= FB_ISA_AVX512) run_all("fb_sgemm_kernel_avx512", fb_sgemm_kernel_avx512);
+    run_all("fb_sgemm", run_dispatch);
+    int n_variants = 0;
+    for (variant = fb_op_get(FB_OP_SGEMM)->variants; variant->fn; variant++)
+        if (fb_kernel_runnable(variant)) {
+            run_all(variant->name, run_variant);
+            n_variants++;
+        }
+    if (fb_cpu_best_isa() >= FB_ISA_AVX512) run_all("fb_sgemm_kernel_avx512", run_packed);
     else printf("test_gemm: no AVX-512 on this CPU, packed kernel not tested directly\n");
+    printf("test_gemm: %d sgemm variant(s) run (selected: %s)\n", n_variants, fb_op_selected_variant(FB_OP_SGEMM));
     printf("test_gemm: %d cases\n", n_cases);
     return fb_test_finish("test_gemm");
 }

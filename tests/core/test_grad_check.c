@@ -18,6 +18,7 @@
  * forward-only without dh/dW), RoPE backward in place, and bitwise
  * determinism of every fast backward variant for 1, 2, 3 and 5 threads.
  */
+#include "op_harness.h"
 #include "ops/ops.h"
 #include "test_util.h"
 #include <math.h>
@@ -30,7 +31,15 @@
 #define FD_TOL 2e-6       /* max |analytic - numeric| / max |numeric| */
 
 static fb_test_rng rng;
-#define REF(op, args) fb_op_get(op)->reference(args)
+/* A slot by its data pointer; run_ref / fb_test_args_complete add dtype and shape. */
+#define S(p) {.data = (p)}
+/* The op's reference on hand-built arguments: slots completed from the
+ * declaration (dtypes, shapes), a workspace of the declared size. */
+static void run_ref(fb_op_id op, fb_op_args *a) {
+    fb_test_args_complete(op, a);
+    const fb_status st = fb_test_run_kernel(&fb_op_get(op)->reference, a, 1);
+    FB_CHECK(st == FB_OK, "%s reference: %s", fb_op_get(op)->name, fb_last_error());
+}
 
 /* ---- double forwards: L = Σ r·y ---- */
 typedef struct {
@@ -248,12 +257,12 @@ static void fd_layernorm(void) {
     float *x = randf(N * C, 1.5f), *w = randf(C, 1.0f), *b = randf(C, 1.0f), *dy = randf(N * C, 1.0f);
     for (int64_t i = 0; i < N * C; i++) x[i] += 0.7f;
     float y[21], mean[3], rstd[3];
-    fb_op_args fa = {.in = {x, w, b}, .out = {y, mean, rstd}, .d = {N, C}, .f = {1e-5f}};
-    layernorm_forward_ref(&fa);
+    fb_op_args fa = {.in = {S(x), S(w), S(b)}, .out = {S(y), S(mean), S(rstd)}, .d = {N, C}, .f = {1e-5f}};
+    run_ref(FB_OP_LAYERNORM_FWD, &fa);
     float *dx0 = randf(N * C, 0.1f), *dw0 = randf(C, 0.1f), *db0 = randf(C, 0.1f);
     float *dx = copyf(dx0, N * C), *dw = copyf(dw0, C), *db = copyf(db0, C);
-    fb_op_args ba = {.in = {dy, x, w, mean, rstd}, .out = {dx, dw, db}, .d = {N, C}};
-    REF(FB_OP_LAYERNORM_BWD, &ba);
+    fb_op_args ba = {.in = {S(dy), S(x), S(w), S(mean), S(rstd)}, .out = {S(dx), S(dw), S(db)}, .d = {N, C}};
+    run_ref(FB_OP_LAYERNORM_BWD, &ba);
     double yd[21];
     problem p = {.op = FB_OP_LAYERNORM_BWD, .d = {N, C}, .eps = 1e-5, .n_x = 3,
                  .x = {to_double(x, N * C), to_double(w, C), to_double(b, C)}, .nx = {N * C, C, C},
@@ -291,12 +300,12 @@ static void fd_rmsnorm(void) {
     const int64_t N = 3, C = 9;
     float *x = randf(N * C, 1.0f), *w = randf(C, 1.0f), *dy = randf(N * C, 1.0f);
     float y[27], rstd[3];
-    fb_op_args fa = {.in = {x, w}, .out = {y, rstd}, .d = {N, C}, .f = {1e-5f}};
-    rmsnorm_forward_ref(&fa);
+    fb_op_args fa = {.in = {S(x), S(w)}, .out = {S(y), S(rstd)}, .d = {N, C}, .f = {1e-5f}};
+    run_ref(FB_OP_RMSNORM_FWD, &fa);
     float *dx0 = randf(N * C, 0.1f), *dw0 = randf(C, 0.1f);
     float *dx = copyf(dx0, N * C), *dw = copyf(dw0, C);
-    fb_op_args ba = {.in = {dy, x, w, rstd}, .out = {dx, dw}, .d = {N, C}};
-    REF(FB_OP_RMSNORM_BWD, &ba);
+    fb_op_args ba = {.in = {S(dy), S(x), S(w), S(rstd)}, .out = {S(dx), S(dw)}, .d = {N, C}};
+    run_ref(FB_OP_RMSNORM_BWD, &ba);
     double yd[27];
     problem p = {.op = FB_OP_RMSNORM_BWD, .d = {N, C}, .eps = 1e-5, .n_x = 2,
                  .x = {to_double(x, N * C), to_double(w, C)}, .nx = {N * C, C}, .r = to_double(dy, N * C), .y = yd};
@@ -316,12 +325,12 @@ static void fd_matmul(void) {
     const int64_t N = 3, C = 5, OC = 4;
     float *x = randf(N * C, 1.0f), *W = randf(OC * C, 1.0f), *b = randf(OC, 1.0f), *dy = randf(N * OC, 1.0f);
     float y[12];
-    fb_op_args fa = {.in = {x, W, b}, .out = {y}, .d = {N, C, OC}};
-    matmul_forward_ref(&fa);
+    fb_op_args fa = {.in = {S(x), S(W), S(b)}, .out = {S(y)}, .d = {N, C, OC}};
+    run_ref(FB_OP_MATMUL_FWD, &fa);
     float *dx0 = randf(N * C, 0.1f), *dW0 = randf(OC * C, 0.1f), *db0 = randf(OC, 0.1f);
     float *dx = copyf(dx0, N * C), *dW = copyf(dW0, OC * C), *db = copyf(db0, OC);
-    fb_op_args ba = {.in = {dy, x, W}, .out = {dx, dW, db}, .d = {N, C, OC}};
-    REF(FB_OP_MATMUL_BWD, &ba);
+    fb_op_args ba = {.in = {S(dy), S(x), S(W)}, .out = {S(dx), S(dW), S(db)}, .d = {N, C, OC}};
+    run_ref(FB_OP_MATMUL_BWD, &ba);
     double yd[12];
     problem p = {.op = FB_OP_MATMUL_BWD, .d = {N, C, OC}, .n_x = 3,
                  .x = {to_double(x, N * C), to_double(W, OC * C), to_double(b, OC)}, .nx = {N * C, OC * C, OC},
@@ -348,10 +357,10 @@ static void fd_rope(void) {
     for (int64_t bt = 0; bt < B * T; bt++)
         for (int64_t k = 0; k < H * D; k++) mask[bt * S + k] = 1;
     for (int64_t i = 0; i < n; i++) { y[i] = NAN; dx[i] = NAN; }
-    fb_op_args fa = {.in = {x}, .out = {y}, .d = {B, T, H, D, S, pos0}, .f = {theta}};
-    rope_forward_ref(&fa);
-    fb_op_args ba = {.in = {dy}, .out = {dx}, .d = {B, T, H, D, S, pos0}, .f = {theta}};
-    REF(FB_OP_ROPE_BWD, &ba);
+    fb_op_args fa = {.in = {S(x)}, .out = {S(y)}, .d = {B, T, H, D, S, pos0}, .f = {theta}};
+    run_ref(FB_OP_ROPE_FWD, &fa);
+    fb_op_args ba = {.in = {S(dy)}, .out = {S(dx)}, .d = {B, T, H, D, S, pos0}, .f = {theta}};
+    run_ref(FB_OP_ROPE_BWD, &ba);
     for (int64_t i = 0; i < n; i++) FB_CHECK(mask[i] || isnan(dx[i]), "rope_backward wrote a gap element %lld", (long long)i);
     double *yd = calloc((size_t)n, sizeof(double));
     problem p = {.op = FB_OP_ROPE_BWD, .d = {B, T, H, D, S, pos0}, .theta = theta, .n_x = 1, .x = {to_double(x, n)},
@@ -365,15 +374,14 @@ static void fd_rope(void) {
     free(x); free(dy); free(y); free(dx); free(mask);
 }
 
-static void fd_unary(fb_op_id op, fb_kernel_fn fwd) {
-    fb_kernel_fn bwd = fb_op_get(op)->reference;
+static void fd_unary(fb_op_id op, fb_op_id fwd) {
     const int64_t N = 41;
     float *x = randf(N, 2.0f), *dy = randf(N, 1.0f), y[41], dx[41];
     x[0] = 0.0f; x[1] = -6.0f; x[2] = 5.0f;
-    fb_op_args fa = {.in = {x}, .out = {y}, .d = {N}};
-    fwd(&fa);
-    fb_op_args ba = {.in = {dy, x}, .out = {dx}, .d = {N}};
-    bwd(&ba);
+    fb_op_args fa = {.in = {S(x)}, .out = {S(y)}, .d = {N}};
+    run_ref(fwd, &fa);
+    fb_op_args ba = {.in = {S(dy), S(x)}, .out = {S(dx)}, .d = {N}};
+    run_ref(op, &ba);
     double yd[41];
     problem p = {.op = op, .d = {N}, .n_x = 1, .x = {to_double(x, N)}, .nx = {N}, .r = to_double(dy, N), .y = yd};
     loss_of(&p);
@@ -387,10 +395,10 @@ static void fd_unary(fb_op_id op, fb_kernel_fn fwd) {
 static void fd_swiglu(void) {
     const int64_t N = 3, F = 5;
     float *h = randf(N * 2 * F, 2.0f), *dy = randf(N * F, 1.0f), y[15], dh[30];
-    fb_op_args fa = {.in = {h}, .out = {y}, .d = {N, F}};
-    swiglu_forward_ref(&fa);
-    fb_op_args ba = {.in = {dy, h}, .out = {dh}, .d = {N, F}};
-    REF(FB_OP_SWIGLU_BWD, &ba);
+    fb_op_args fa = {.in = {S(h)}, .out = {S(y)}, .d = {N, F}};
+    run_ref(FB_OP_SWIGLU_FWD, &fa);
+    fb_op_args ba = {.in = {S(dy), S(h)}, .out = {S(dh)}, .d = {N, F}};
+    run_ref(FB_OP_SWIGLU_BWD, &ba);
     double yd[15];
     problem p = {.op = FB_OP_SWIGLU_BWD, .d = {N, F}, .n_x = 1, .x = {to_double(h, N * 2 * F)}, .nx = {N * 2 * F},
                  .r = to_double(dy, N * F), .y = yd};
@@ -405,11 +413,11 @@ static void fd_swiglu(void) {
 static void fd_residual(void) {
     const int64_t N = 13;
     float *a = randf(N, 1.0f), *b = randf(N, 1.0f), *dy = randf(N, 1.0f), y[13];
-    fb_op_args fa = {.in = {a, b}, .out = {y}, .d = {N}};
-    residual_forward_ref(&fa);
+    fb_op_args fa = {.in = {S(a), S(b)}, .out = {S(y)}, .d = {N}};
+    run_ref(FB_OP_RESIDUAL_FWD, &fa);
     float *da0 = randf(N, 0.1f), *db0 = randf(N, 0.1f), *da = copyf(da0, N), *db = copyf(db0, N);
-    fb_op_args ba = {.in = {dy}, .out = {da, db}, .d = {N}};
-    REF(FB_OP_RESIDUAL_BWD, &ba);
+    fb_op_args ba = {.in = {S(dy)}, .out = {S(da), S(db)}, .d = {N}};
+    run_ref(FB_OP_RESIDUAL_BWD, &ba);
     double yd[13];
     problem p = {.op = FB_OP_RESIDUAL_BWD, .d = {N}, .n_x = 2, .x = {to_double(a, N), to_double(b, N)},
                  .nx = {N, N}, .r = to_double(dy, N), .y = yd};
@@ -427,12 +435,12 @@ static void fd_embedding(void) {
     const int64_t B = 2, T = 5, C = 3, V = 4;
     int32_t ids[10] = {1, 3, 1, 1, 0, 3, 3, 1, 2, 1};   /* repeats, and across batch rows */
     float *wte = randf(V * C, 1.0f), *wpe = randf(T * C, 1.0f), *dy = randf(B * T * C, 1.0f), y[30];
-    fb_op_args fa = {.in = {(const float *)(const void *)ids, wte, wpe}, .out = {y}, .d = {B, T, C, V}};
-    REF(FB_OP_EMBEDDING_FWD, &fa);
+    fb_op_args fa = {.in = {S(ids), S(wte), S(wpe)}, .out = {S(y)}, .d = {B, T, C, V}};
+    run_ref(FB_OP_EMBEDDING_FWD, &fa);
     float *dwte0 = randf(V * C, 0.1f), *dwpe0 = randf(T * C, 0.1f), *dwte = copyf(dwte0, V * C),
           *dwpe = copyf(dwpe0, T * C);
-    fb_op_args ba = {.in = {dy, (const float *)(const void *)ids}, .out = {dwte, dwpe}, .d = {B, T, C, V}};
-    REF(FB_OP_EMBEDDING_BWD, &ba);
+    fb_op_args ba = {.in = {S(dy), S(ids)}, .out = {S(dwte), S(dwpe)}, .d = {B, T, C, V}};
+    run_ref(FB_OP_EMBEDDING_BWD, &ba);
     double yd[30];
     problem p = {.op = FB_OP_EMBEDDING_BWD, .d = {B, T, C, V}, .n_x = 2,
                  .x = {to_double(wte, V * C), to_double(wpe, T * C)}, .nx = {V * C, T * C},
@@ -453,9 +461,9 @@ static void fd_crossentropy(void) {
     int32_t tg[5] = {3, -1, 0, 10, 3};
     float *h = randf(N * C, 0.8f), *W = randf(V * C, 0.8f), loss[5];
     float *dh0 = randf(N * C, 0.1f), *dW0 = randf(V * C, 0.1f), *dh = copyf(dh0, N * C), *dW = copyf(dW0, V * C);
-    fb_op_args a = {.in = {h, W, (const float *)(const void *)tg}, .out = {loss, dh, dW}, .d = {N, C, V, 0},
+    fb_op_args a = {.in = {S(h), S(W), S(tg)}, .out = {S(loss), S(dh), S(dW)}, .d = {N, C, V, 0},
                     .f = {scale}};
-    REF(FB_OP_CROSSENTROPY_FUSED, &a);
+    run_ref(FB_OP_CROSSENTROPY_FUSED, &a);
     double yd[5];
     problem p = {.op = FB_OP_CROSSENTROPY_FUSED, .d = {N, C, V}, .scale = scale, .n_x = 2,
                  .x = {to_double(h, N * C), to_double(W, V * C)}, .nx = {N * C, V * C}, .ids = tg, .y = yd};
@@ -470,9 +478,9 @@ static void fd_crossentropy(void) {
     /* forward_only: same losses, gradients untouched */
     float loss2[5];
     memcpy(dh, dh0, sizeof(float) * N * C);
-    a.out[0] = loss2;
+    a.out[0].data = loss2;
     a.d[3] = 1;
-    REF(FB_OP_CROSSENTROPY_FUSED, &a);
+    run_ref(FB_OP_CROSSENTROPY_FUSED, &a);
     FB_CHECK(memcmp(loss, loss2, sizeof loss) == 0, "crossentropy forward_only: different losses");
     FB_CHECK(memcmp(dh, dh0, sizeof(float) * N * C) == 0, "crossentropy forward_only touched dh");
     free(gh); free(gW); free(p.x[0]); free(p.x[1]);
@@ -480,98 +488,76 @@ static void fd_crossentropy(void) {
 }
 
 /* ---- fast variants: optional outputs absent, in place, thread counts ---- */
-typedef struct {
-    fb_op_id op;
-    int64_t d[8];
-    float f;
-} det_case;
-
-static int variant_ok(const fb_kernel *k) { return k->isa <= fb_cpu_best_isa(); }
-
-/* Fill the inputs of an op (sizes from the table) with valid random data. */
-static void make_inputs(const fb_op_def *def, const int64_t *d, float **in, size_t *in_n, size_t *out_n) {
-    def->sizes(d, in_n, out_n);
-    for (int i = 0; i < def->n_in; i++) in[i] = randf(in_n[i], 1.0f);
-    if (def->prepare_inputs) def->prepare_inputs(d, in, fb_test_rng_u64(&rng));
-}
-
-/* Run (ref or variant v) with outputs from init; NULL where null_out bit set. */
-static void run_op(const fb_op_def *def, int v, const int64_t *d, float f, float **in, float **out, float **init,
-                   size_t *out_n, unsigned null_out) {
-    fb_op_args a = {0};
-    memcpy(a.d, d, sizeof(int64_t) * 8);
-    a.f[0] = f;
-    for (int i = 0; i < def->n_in; i++) a.in[i] = in[i];
-    for (int o = 0; o < def->n_out; o++) {
-        memcpy(out[o], init[o], sizeof(float) * out_n[o]);
-        a.out[o] = (null_out >> o) & 1 ? NULL : out[o];
+static void check_variants(fb_op_id op, const int64_t *d8, float f, unsigned null_out, int threads_check) {
+    int64_t d[FB_OP_MAX_D] = {0};
+    memcpy(d, d8, sizeof(int64_t) * 8);
+    const float fs[FB_OP_MAX_F] = {f};
+    fb_test_op t;
+    if (fb_test_op_init(&t, op, d, fs, 0, &rng) != 0) {
+        FB_CHECK(0, "op %d: cannot set up its arguments", (int)op);
+        fb_test_op_free(&t);
+        return;
     }
-    if (v < 0) def->reference(&a);
-    else def->fast[v].fn(&a);
-}
-
-static void check_variants(fb_op_id op, const int64_t *d, float f, unsigned null_out, int threads_check) {
-    const fb_op_def *def = fb_op_get(op);
-    float *in[FB_OP_MAX_IN] = {0}, *ref[FB_OP_MAX_OUT] = {0}, *got[FB_OP_MAX_OUT] = {0}, *first[FB_OP_MAX_OUT] = {0},
-          *init[FB_OP_MAX_OUT] = {0};
-    size_t in_n[FB_OP_MAX_IN] = {0}, out_n[FB_OP_MAX_OUT] = {0};
-    make_inputs(def, d, in, in_n, out_n);
-    for (int o = 0; o < def->n_out; o++) {
-        init[o] = randf(out_n[o], 1.0f);
-        ref[o] = malloc(sizeof(float) * (out_n[o] ? out_n[o] : 1));
-        got[o] = malloc(sizeof(float) * (out_n[o] ? out_n[o] : 1));
-        first[o] = malloc(sizeof(float) * (out_n[o] ? out_n[o] : 1));
-    }
-    run_op(def, -1, d, f, in, ref, init, out_n, null_out);
-    for (int v = 0; v < FB_OP_MAX_VARIANTS && def->fast[v].fn; v++) {
-        if (!variant_ok(&def->fast[v])) continue;
+    const fb_op_def *def = t.def;
+    fb_test_op_reset(&t, null_out);
+    FB_CHECK(fb_test_op_run(&t, &def->reference, 1, 0, NULL) == FB_OK, "%s reference: %s", def->name, fb_last_error());
+    fb_test_op_keep_ref(&t);
+    void *first[FB_OP_MAX_OUT] = {0};
+    for (int o = 0; o < t.n_out; o++) first[o] = malloc(t.out_bytes[o] ? t.out_bytes[o] : 1);
+    for (const fb_kernel *k = def->variants; k->fn; k++) {
+        if (!fb_kernel_runnable(k)) continue;
         if (!threads_check) {
-            run_op(def, v, d, f, in, got, init, out_n, null_out);
-            for (int o = 0; o < def->n_out; o++) {
-                double e = fb_test_max_rel_err(got[o], ref[o], out_n[o], 1e-6);
-                FB_CHECK(e <= def->tolerance, "%s[%s] null_out=%u: output %d rel err %.3g", def->name,
-                         def->fast[v].variant, null_out, o, e);
-                if ((null_out >> o) & 1)
-                    FB_CHECK(memcmp(got[o], init[o], sizeof(float) * out_n[o]) == 0,
-                             "%s[%s]: absent output %d was written", def->name, def->fast[v].variant, o);
+            FB_CHECK(fb_test_op_run(&t, k, omp_get_num_procs(), 0, NULL) == FB_OK, "%s[%s]: %s", def->name, k->name,
+                     fb_last_error());
+            for (int o = 0; o < t.n_out; o++) {
+                if ((null_out >> o) & 1) {
+                    FB_CHECK(memcmp(t.out[o], t.init[o], t.out_bytes[o]) == 0, "%s[%s]: absent output %d was written",
+                             def->name, k->name, o);
+                    continue;
+                }
+                double e = fb_test_op_err(&t, o);
+                FB_CHECK(e <= def->tolerance, "%s[%s] null_out=%u: output %d rel err %.3g", def->name, k->name,
+                         null_out, o, e);
             }
             continue;
         }
         static const int threads[] = {1, 2, 3, 5};
         for (int ti = 0; ti < 4; ti++) {
-            omp_set_num_threads(threads[ti]);
-            run_op(def, v, d, f, in, ti ? got : first, init, out_n, null_out);
-            if (ti)
-                for (int o = 0; o < def->n_out; o++)
-                    FB_CHECK(memcmp(got[o], first[o], sizeof(float) * out_n[o]) == 0,
-                             "%s[%s]: output %d differs between 1 and %d threads", def->name, def->fast[v].variant,
-                             o, threads[ti]);
+            FB_CHECK(fb_test_op_run(&t, k, threads[ti], 0, NULL) == FB_OK, "%s[%s] at %d threads: %s", def->name,
+                     k->name, threads[ti], fb_last_error());
+            for (int o = 0; o < t.n_out; o++) {
+                if (!ti) { memcpy(first[o], t.out[o], t.out_bytes[o]); continue; }
+                FB_CHECK(memcmp(t.out[o], first[o], t.out_bytes[o]) == 0,
+                         "%s[%s]: output %d differs between 1 and %d threads", def->name, k->name, o, threads[ti]);
+            }
         }
-        for (int o = 0; o < def->n_out; o++) {
-            double e = fb_test_max_rel_err(first[o], ref[o], out_n[o], 1e-6);
-            FB_CHECK(e <= def->tolerance, "%s[%s]: output %d rel err %.3g", def->name, def->fast[v].variant, o, e);
+        for (int o = 0; o < t.n_out; o++) {
+            memcpy(t.out[o], first[o], t.out_bytes[o]);
+            double e = fb_test_op_err(&t, o);
+            FB_CHECK(e <= def->tolerance, "%s[%s]: output %d rel err %.3g", def->name, k->name, o, e);
         }
     }
-    omp_set_num_threads(omp_get_num_procs());
-    for (int i = 0; i < def->n_in; i++) free(in[i]);
-    for (int o = 0; o < def->n_out; o++) { free(ref[o]); free(got[o]); free(first[o]); free(init[o]); }
+    for (int o = 0; o < t.n_out; o++) free(first[o]);
+    fb_test_op_free(&t);
 }
 
 static void rope_in_place(void) {
     const fb_op_def *def = fb_op_get(FB_OP_ROPE_BWD);
     const int64_t d[6] = {2, 9, 3, 16, 56, 7}, n = 2 * 9 * 56;
     float *dy = randf(n, 1.0f), *out = malloc(sizeof(float) * n), *buf = malloc(sizeof(float) * n);
-    fb_op_args a = {.in = {dy}, .out = {out}, .d = {d[0], d[1], d[2], d[3], d[4], d[5]}, .f = {10000.0f}};
+    fb_op_args a = {.in = {S(dy)}, .out = {S(out)}, .d = {d[0], d[1], d[2], d[3], d[4], d[5]}, .f = {10000.0f}};
     memcpy(out, dy, sizeof(float) * n);
-    def->reference(&a);
-    for (int v = -1; v < FB_OP_MAX_VARIANTS; v++) {
-        if (v >= 0 && (!def->fast[v].fn || !variant_ok(&def->fast[v]))) continue;
+    run_ref(FB_OP_ROPE_BWD, &a);
+    for (const fb_kernel *k = &def->reference; k; k = k == &def->reference ? def->variants : k + 1) {
+        if (!k->fn) break;
+        if (!fb_kernel_runnable(k)) continue;
         memcpy(buf, dy, sizeof(float) * n);
-        fb_op_args b = {.in = {buf}, .out = {buf}, .d = {d[0], d[1], d[2], d[3], d[4], d[5]}, .f = {10000.0f}};
-        if (v < 0) def->reference(&b);
-        else def->fast[v].fn(&b);
+        fb_op_args b = {.in = {S(buf)}, .out = {S(buf)}, .d = {d[0], d[1], d[2], d[3], d[4], d[5]}, .f = {10000.0f}};
+        fb_test_args_complete(FB_OP_ROPE_BWD, &b);
+        FB_CHECK(fb_test_run_kernel(k, &b, omp_get_num_procs()) == FB_OK, "rope_backward[%s]: %s", k->name,
+                 fb_last_error());
         double e = fb_test_max_rel_err(buf, out, (size_t)n, 1e-6);
-        FB_CHECK(e <= def->tolerance, "rope_backward[%s] in place: rel err %.3g", v < 0 ? "reference" : def->fast[v].variant, e);
+        FB_CHECK(e <= def->tolerance, "rope_backward[%s] in place: rel err %.3g", k->name, e);
     }
     free(dy); free(out); free(buf);
 }
@@ -584,8 +570,8 @@ int main(void) {
     fd_rmsnorm();
     fd_matmul();
     fd_rope();
-    fd_unary(FB_OP_GELU_TANH_BWD, gelu_tanh_forward_ref);
-    fd_unary(FB_OP_GELU_BWD, gelu_forward_ref);
+    fd_unary(FB_OP_GELU_TANH_BWD, FB_OP_GELU_TANH_FWD);
+    fd_unary(FB_OP_GELU_BWD, FB_OP_GELU_FWD);
     fd_swiglu();
     fd_residual();
     fd_embedding();

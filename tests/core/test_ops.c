@@ -1,34 +1,43 @@
 /*
- * Every fast variant of every op against its reference, on the shapes
- * listed below (awkward ones included: T=1, T not a multiple of any tile,
- * odd head dims, GQA and MQA, chunked prefill offsets, strided layouts).
+ * Every variant of every op against its reference, on the shapes listed
+ * below (awkward ones included: T=1, T not a multiple of any tile, odd head
+ * dims, GQA and MQA, chunked prefill offsets, strided layouts).
  *
- * Outputs start filled with NaN garbage (an unwritten element fails the
- * comparison) and every buffer is followed by guard words (an out-of-bounds
- * write fails the guard check). Accumulating outputs start from the same
- * random values for reference and variant. Errors are measured relative to
- * the reference output's largest magnitude; each op states its bound in
- * src/ops/op_table.c.
+ * Arguments come from the op's declaration (tests/op_harness.h): every slot
+ * allocated and filled by its dtype (ids in range, valid Q8_0 blocks), outputs
+ * filled with NaN garbage (an unwritten element fails the comparison),
+ * guard words behind every buffer and behind the workspace, which holds
+ * exactly the bytes the kernel declares for the case (an out-of-bounds write
+ * fails the guard check, an under-declared workspace too). Accumulating
+ * outputs start from the same random values for reference and variant.
+ * Errors are measured relative to the reference output's largest magnitude;
+ * each op states its bound in src/ops/op_table.c.
+ *
+ * The contract's error paths too: for every kernel that takes a workspace,
+ * one byte short (and none at all) must give FB_ERR_WORKSPACE with outputs
+ * untouched; fb_op_run must refuse a slot of the wrong dtype or a missing
+ * required slot (FB_ERR_INVALID_ARG) and fb_op_validate a wrong shape.
  *
  * Adding an op: give it an entry in the op table and its shapes here. An op
- * of the table with no case here fails the test, and every variant this CPU
- * (or FLASHBLOCK_ISA) cannot run is named with the reason, so a run that
- * compared fewer kernels says so instead of passing quietly.
+ * of the table with no case here fails the test, and every variant this
+ * machine (or FLASHBLOCK_ISA / FLASHBLOCK_DISABLE) cannot run is named with
+ * the reason, so a run that compared fewer kernels says so instead of
+ * passing quietly.
  */
+#include "core/cpu.h"
+#include "op_harness.h"
 #include "ops/ops.h"
 #include "test_util.h"
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define GUARD 16
-static const uint32_t GUARD_BITS = 0xDEADBEEFu;
-
 typedef struct {
     fb_op_id op;
     int64_t d[FB_OP_MAX_D];
-    float f[4];
+    float f[FB_OP_MAX_F];
     unsigned null_inputs;   /* bit k: pass in[k] = NULL (optional input absent) */
 } op_case;
 
@@ -163,6 +172,14 @@ static const op_case cases[] = {
     /* strided: Q, K, V inside a fused QKV row; explicit scale */
     {FB_OP_ATTENTION_DECODE, {2, 1, 500, 4, 2, 32, 1, 256, 256, 128}, {0}, 0},
     {FB_OP_ATTENTION_DECODE, {1, 2, 700, 4, 2, 64, 1, 0, 0, 0}, {0.3f}, 0},
+    /* paged K/V (the KV cache's block tables, random blocks of a pool):
+     * d[10] block size, d[11] table entries per batch, d[12] pool blocks */
+    {FB_OP_ATTENTION_DECODE, {1, 1, 300, 8, 2, 64, 1, 0, 0, 0, 16, 19, 40}, {0}, 0},
+    {FB_OP_ATTENTION_DECODE, {2, 3, 77, 6, 3, 40, 1, 0, 0, 0, 3, 26, 60}, {0}, 0},
+    {FB_OP_ATTENTION_DECODE, {1, 1, 1, 4, 4, 33, 1, 0, 0, 0, 1, 1, 5}, {0}, 0},
+    {FB_OP_ATTENTION_FWD, {1, 37, 200, 4, 1, 33, 1, 0, 0, 0, 16, 13, 20}, {0}, 0},
+    {FB_OP_ATTENTION_FWD, {2, 70, 70, 4, 2, 128, 1, 0, 0, 0, 64, 2, 5}, {0}, 0},
+    {FB_OP_ATTENTION_FWD, {1, 64, 130, 8, 8, 64, 1, 0, 0, 0, 7, 19, 30}, {0}, 0},
 #undef DEC
     /* Q8_0 matmul: C = 32, 64, 288, 768, 2048; OC = 1, 7, 768; N = 1, 3 (bias and none) */
     {FB_OP_MATMUL_Q8_0, {1, 32, 1}, {0}, 0}, {FB_OP_MATMUL_Q8_0, {3, 32, 7}, {0}, 4},
@@ -171,151 +188,177 @@ static const op_case cases[] = {
     {FB_OP_MATMUL_Q8_0, {1, 768, 768}, {0}, 0}, {FB_OP_MATMUL_Q8_0, {3, 768, 1}, {0}, 4},
     {FB_OP_MATMUL_Q8_0, {1, 2048, 768}, {0}, 4}, {FB_OP_MATMUL_Q8_0, {3, 2048, 7}, {0}, 0},
     {FB_OP_MATMUL_Q8_0, {3, 96, 768}, {0}, 0},   /* odd number of blocks */
+
+    /* -- building blocks -- */
+    /* sgemm d: transA, transB, M, N, K, lda, ldb, ldc; f: alpha, beta. Thin (M < 8: OpenBLAS inside the
+     * packed variant) and packed shapes, all transposes, padded strides, several KC / NC blocks, K = 0. */
+#define GEMM(ta, tb, M, N, K, pad, alpha, beta) \
+    {FB_OP_SGEMM, {ta, tb, M, N, K, ((ta) ? (M) : (K)) + (pad), ((tb) ? (K) : (N)) + (pad), (N) + 2 * (pad)}, {alpha, beta}, 0}
+    GEMM(0, 1, 1, 1, 1, 0, 1.0f, 0.0f), GEMM(0, 0, 7, 33, 17, 3, 1.0f, 1.0f), GEMM(1, 0, 5, 100, 64, 0, 0.5f, 0.25f),
+    GEMM(0, 1, 8, 33, 17, 1, 1.0f, 0.0f), GEMM(0, 0, 100, 257, 768, 0, 1.0f, 1.0f), GEMM(1, 0, 65, 768, 257, 5, 0.5f, 0.25f),
+    GEMM(1, 1, 300, 65, 600, 2, 1.0f, 0.0f), GEMM(0, 1, 17, 1600, 65, 0, 1.0f, 1.0f), GEMM(0, 0, 17, 33, 0, 0, 1.0f, 0.25f),
+    GEMM(1, 1, 17, 33, 15, 1, 0.0f, 0.25f),
+#undef GEMM
+    /* AdamW d: n; f: decay, grad_scale, beta1, beta2, eps, 1/sqrt(1 - b2^t), lr / (1 - b1^t) */
+#define ADAMW(n) {FB_OP_ADAMW, {n}, {0.9999f, 0.7f, 0.9f, 0.95f, 1e-8f, 3.2025630761f, 3.6900369e-3f}, 0}
+    ADAMW(1), ADAMW(1037), ADAMW(16384), ADAMW(200001),
+#undef ADAMW
 };
 
-static float *alloc_guarded(size_t n) {
-    float *p = malloc(sizeof(float) * (n + GUARD));
-    if (!p) { fprintf(stderr, "out of memory\n"); exit(1); }
-    for (size_t i = 0; i < GUARD; i++) memcpy(p + n + i, &GUARD_BITS, 4);
-    return p;
-}
-
-static int guard_ok(const float *p, size_t n) {
-    for (size_t i = 0; i < GUARD; i++) {
-        uint32_t u;
-        memcpy(&u, p + n + i, 4);
-        if (u != GUARD_BITS) return 0;
-    }
-    return 1;
-}
-
-/* Max |got - ref| relative to max |ref|. Elements the reference left
- * unwritten (NaN garbage, e.g. gaps of a strided layout) must stay NaN. */
-static double rel_err(const float *got, const float *ref, size_t n) {
-    double maxref = 1e-6, maxdiff = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(ref[i])) { if (!isnan(got[i])) return INFINITY; continue; }
-        if (fabs((double)ref[i]) > maxref) maxref = fabs((double)ref[i]);
-        double d = fabs((double)got[i] - (double)ref[i]);
-        if (!(d <= maxdiff)) maxdiff = d;
-    }
-    return isfinite(maxdiff) ? maxdiff / maxref : INFINITY;
-}
 
 static void describe(const op_case *c, char *buf, size_t len) {
     int k = snprintf(buf, len, "d=[");
     for (int i = 0; i < 10 && k < (int)len; i++) k += snprintf(buf + k, len - (size_t)k, "%lld%s", (long long)c->d[i], i < 9 ? "," : "]");
 }
 
-/* Why a variant needing ISA `need` cannot run here. The runtime level is the
- * lower of what the CPU supports and FLASHBLOCK_ISA (src/core/runtime.c
- * ignores a name it does not know), so blame the variable only when it names
- * a level below `need`. */
-static void skip_reason(fb_isa need, char *buf, size_t len) {
-    const char *cap = getenv("FLASHBLOCK_ISA");
-    int cap_isa = FB_ISA_COUNT;
-    for (int i = 0; cap && i < FB_ISA_COUNT; i++)
-        if (strcmp(cap, fb_isa_name((fb_isa)i)) == 0) cap_isa = i;
-    if (cap_isa < (int)need)
-        snprintf(buf, len, "needs %s, FLASHBLOCK_ISA=%s limits this run to %s", fb_isa_name(need), cap,
-                 fb_isa_name(fb_cpu_best_isa()));
-    else
-        snprintf(buf, len, "CPU lacks %s (best ISA: %s)", fb_isa_name(need), fb_isa_name(fb_cpu_best_isa()));
+static int outputs_untouched(const fb_test_op *t) {
+    for (int o = 0; o < t->n_out; o++)
+        if (memcmp(t->out[o], t->init[o], t->out_bytes[o]) != 0) return 0;
+    return 1;
+}
+
+/* The kernel with one byte too few of workspace, then none: FB_ERR_WORKSPACE, nothing written. */
+static int check_short_workspace(fb_test_op *t, const fb_kernel *k, int nt, const char *desc) {
+    if (fb_kernel_workspace(k, &t->args, nt) == 0) return 0;
+    int ws_ok = 1;
+    fb_status st = fb_test_op_run(t, k, nt, 1, &ws_ok);
+    FB_CHECK(st == FB_ERR_WORKSPACE, "%s[%s] %s: a workspace one byte short gave status %d, not FB_ERR_WORKSPACE",
+             t->def->name, k->name, desc, (int)st);
+    FB_CHECK(outputs_untouched(t) && ws_ok, "%s[%s] %s: wrote with a too-small workspace", t->def->name, k->name, desc);
+    st = fb_test_op_run(t, k, nt, (size_t)-1, &ws_ok);   /* none at all */
+    FB_CHECK(st == FB_ERR_WORKSPACE && outputs_untouched(t), "%s[%s] %s: no workspace gave status %d",
+             t->def->name, k->name, desc, (int)st);
+    return 1;
+}
+
+/* fb_op_run refuses mistyped and missing slots before any kernel runs;
+ * fb_op_validate also a slot whose shape is not the one the dims make. */
+static void check_contract_errors(fb_test_op *t, const char *desc) {
+    const fb_op_def *def = t->def;
+    fb_test_op_reset(t, 0);
+    FB_CHECK(fb_op_validate(t->op, &t->args) == FB_OK, "%s %s: the harness's own arguments fail validation: %s",
+             def->name, desc, fb_last_error());
+    fb_op_args a = t->args;
+    a.in[0].type = def->in[0].type == FB_DT_BF16 ? FB_DT_F32 : FB_DT_BF16;
+    FB_CHECK(fb_op_run(t->op, &a) == FB_ERR_INVALID_ARG && outputs_untouched(t),
+             "%s: fb_op_run accepted in[0] as bf16 (declared %s)", def->name, fb_dtype_name(def->in[0].type));
+    a = t->args;
+    a.out[0].type = FB_DT_I32;
+    FB_CHECK(fb_op_run(t->op, &a) == FB_ERR_INVALID_ARG && outputs_untouched(t), "%s: fb_op_run accepted out[0] as i32",
+             def->name);
+    for (int i = 0; i < t->n_in; i++)
+        if (!(def->in[i].flags & FB_SLOT_OPTIONAL)) {
+            a = t->args;
+            a.in[i].data = NULL;
+            FB_CHECK(fb_op_run(t->op, &a) == FB_ERR_INVALID_ARG && outputs_untouched(t),
+                     "%s: fb_op_run accepted a NULL required in[%d] (%s)", def->name, i, def->in[i].name);
+            break;
+        }
+    a = t->args;
+    a.in[0].rows += 1;
+    FB_CHECK(fb_op_validate(t->op, &a) == FB_ERR_SHAPE, "%s: fb_op_validate accepted in[0] with one row too many",
+             def->name);
+    /* FLASHBLOCK_OP_CHECK=1 makes fb_op_run validate shapes too (read when variants are selected) */
+    setenv("FLASHBLOCK_OP_CHECK", "1", 1);
+    fb_ops_select();
+    FB_CHECK(fb_op_run(t->op, &a) == FB_ERR_SHAPE && outputs_untouched(t),
+             "%s: with FLASHBLOCK_OP_CHECK=1 fb_op_run accepted in[0] with one row too many", def->name);
+    unsetenv("FLASHBLOCK_OP_CHECK");
+    fb_ops_select();
 }
 
 int main(void) {
     fb_test_rng rng;
     fb_test_rng_seed(&rng, 1234);
-    int n_cases = (int)(sizeof cases / sizeof cases[0]);
-    int runs = 0, skipped_runs = 0;
+    const int n_cases = (int)(sizeof cases / sizeof cases[0]);
+    const int nt = omp_get_max_threads();
+    int runs = 0, skipped_runs = 0, short_ws = 0;
+    static unsigned char short_checked[FB_OP_COUNT][65];   /* per kernel (0: reference): too-small path done */
+    fb_ops_select();
 
     /* Every op must be exercised by at least one case: an op without shapes
      * here would have its kernels never compared. An enum slot without a
-     * table entry is an op half added (fb_op_run would call NULL), so it
-     * fails too. */
-    int op_cases[FB_OP_COUNT] = {0};
+     * table entry is an op half added, so it fails too. */
+    int op_cases[FB_OP_COUNT] = {0}, first_case[FB_OP_COUNT];
+    for (int op = 0; op < FB_OP_COUNT; op++) first_case[op] = -1;
     for (int ci = 0; ci < n_cases; ci++)
-        if ((int)cases[ci].op >= 0 && (int)cases[ci].op < FB_OP_COUNT) op_cases[cases[ci].op]++;
+        if ((int)cases[ci].op >= 0 && (int)cases[ci].op < FB_OP_COUNT) {
+            if (!op_cases[cases[ci].op]++) first_case[cases[ci].op] = ci;
+        }
     for (int op = 0; op < FB_OP_COUNT; op++) {
         const fb_op_def *def = fb_op_get((fb_op_id)op);
-        if (!def->reference) { FB_CHECK(0, "op %d has an enum slot in ops.h but no op table entry", op); continue; }
+        if (!def) { FB_CHECK(0, "op %d has an enum slot in ops.h but no op table entry", op); continue; }
         FB_CHECK(op_cases[op] > 0, "%s is in the op table but no case in test_ops.c exercises it", def->name);
+        FB_CHECK(def->variants && def->shapes && def->reference.fn, "%s: incomplete table entry", def->name);
     }
     for (int ci = 0; ci < n_cases; ci++) {
         op_case c = cases[ci];
         const fb_op_def *def = fb_op_get(c.op);
-        if (!def->reference) { FB_CHECK(0, "case %d: op %d has no table entry", ci, (int)c.op); continue; }
+        if (!def) continue;
         if (c.op == FB_OP_ATTENTION_FWD || c.op == FB_OP_ATTENTION_BWD || c.op == FB_OP_ATTENTION_DECODE) {
             /* 0 strides mean packed [B,T,H,D] */
             if (!c.d[7]) c.d[7] = c.d[3] * c.d[5];
             if (!c.d[8]) c.d[8] = c.d[4] * c.d[5];
             if (!c.d[9]) c.d[9] = c.d[3] * c.d[5];
         }
-        size_t in_n[FB_OP_MAX_IN] = {0}, out_n[FB_OP_MAX_OUT] = {0};
-        def->sizes(c.d, in_n, out_n);
-        fb_op_args args = {0};
-        memcpy(args.d, c.d, sizeof c.d);
-        memcpy(args.f, c.f, sizeof c.f);
-        float *ins[FB_OP_MAX_IN] = {0}, *ref[FB_OP_MAX_OUT] = {0}, *got[FB_OP_MAX_OUT] = {0}, *init[FB_OP_MAX_OUT] = {0};
-        for (int i = 0; i < def->n_in; i++) {
-            ins[i] = alloc_guarded(in_n[i]);
-            fb_test_fill_normal(&rng, ins[i], in_n[i], 1.0f);
-            args.in[i] = (c.null_inputs >> i) & 1 ? NULL : ins[i];
-        }
-        if (def->prepare_inputs) def->prepare_inputs(c.d, ins, 1000 + (uint64_t)ci);
-        for (int o = 0; o < def->n_out; o++) {
-            ref[o] = alloc_guarded(out_n[o]);
-            got[o] = alloc_guarded(out_n[o]);
-            init[o] = malloc(sizeof(float) * (out_n[o] + 1));
-            if ((def->accumulate_mask >> o) & 1) fb_test_fill_normal(&rng, init[o], out_n[o], 1.0f);
-            else for (size_t i = 0; i < out_n[o]; i++) init[o][i] = NAN;
-            memcpy(ref[o], init[o], sizeof(float) * out_n[o]);
-            args.out[o] = ref[o];
-        }
-        def->reference(&args);
         char desc[256];
         describe(&c, desc, sizeof desc);
-        for (int o = 0; o < def->n_out; o++)
-            FB_CHECK(guard_ok(ref[o], out_n[o]), "%s reference %s: wrote past output %d", def->name, desc, o);
-        for (int v = 0; v < FB_OP_MAX_VARIANTS && def->fast[v].fn; v++) {
-            const fb_kernel *k = &def->fast[v];
-            if (k->isa > fb_cpu_best_isa()) { skipped_runs++; continue; }   /* reported below */
-            for (int o = 0; o < def->n_out; o++) {
-                memcpy(got[o], init[o], sizeof(float) * out_n[o]);
-                args.out[o] = got[o];
-            }
-            k->fn(&args);
-            runs++;
-            for (int o = 0; o < def->n_out; o++) {
-                double err = rel_err(got[o], ref[o], out_n[o]);
-                FB_CHECK(err <= def->tolerance, "%s[%s] %s output %d: rel err %.3g > %.3g", def->name, k->variant, desc,
-                         o, err, def->tolerance);
-                FB_CHECK(guard_ok(got[o], out_n[o]), "%s[%s] %s: wrote past the end of output %d", def->name,
-                         k->variant, desc, o);
-            }
-            for (int i = 0; i < def->n_in; i++)
-                FB_CHECK(guard_ok(ins[i], in_n[i]), "%s[%s] %s: wrote past input %d", def->name, k->variant, desc, i);
+        fb_test_op t;
+        if (fb_test_op_init(&t, c.op, c.d, c.f, c.null_inputs, &rng) != 0) {
+            FB_CHECK(0, "%s %s: cannot set up the arguments", def->name, desc);
+            fb_test_op_free(&t);
+            continue;
         }
-        for (int i = 0; i < def->n_in; i++) free(ins[i]);
-        for (int o = 0; o < def->n_out; o++) { free(ref[o]); free(got[o]); free(init[o]); }
+        int ws_ok = 1;
+        fb_status st = fb_test_op_run(&t, &def->reference, nt, 0, &ws_ok);
+        FB_CHECK(st == FB_OK, "%s reference %s: status %d (%s)", def->name, desc, (int)st, fb_last_error());
+        FB_CHECK(fb_test_op_guards_ok(&t) && ws_ok, "%s reference %s: wrote past a buffer or its workspace", def->name,
+                 desc);
+        fb_test_op_keep_ref(&t);
+        if (ci == first_case[c.op]) check_contract_errors(&t, desc);
+        if (!short_checked[c.op][0])
+            short_checked[c.op][0] = (unsigned char)check_short_workspace(&t, &def->reference, nt, desc);
+        for (const fb_kernel *k = def->variants; k && k->fn; k++) {
+            if (!fb_kernel_runnable(k)) { skipped_runs++; continue; }   /* reported below */
+            st = fb_test_op_run(&t, k, nt, 0, &ws_ok);
+            runs++;
+            FB_CHECK(st == FB_OK, "%s[%s] %s: status %d (%s)", def->name, k->name, desc, (int)st, fb_last_error());
+            for (int o = 0; o < t.n_out; o++) {
+                double err = fb_test_op_err(&t, o);
+                FB_CHECK(err <= def->tolerance, "%s[%s] %s output %d (%s): rel err %.3g > %.3g", def->name, k->name,
+                         desc, o, def->out[o].name, err, def->tolerance);
+            }
+            FB_CHECK(fb_test_op_guards_ok(&t), "%s[%s] %s: wrote past the end of a buffer", def->name, k->name, desc);
+            FB_CHECK(ws_ok, "%s[%s] %s: wrote past its declared workspace", def->name, k->name, desc);
+            /* the first case where it takes a workspace */
+            const int ki = 1 + (int)(k - def->variants);
+            if (ki <= 64 && !short_checked[c.op][ki])
+                short_checked[c.op][ki] = (unsigned char)check_short_workspace(&t, k, nt, desc);
+        }
+        fb_test_op_free(&t);
     }
-    /* A variant's ISA alone decides whether it runs, so it is skipped on all
-     * of its op's cases: one line per variant. */
+    /* Whether a variant runs depends on the machine, not on the case, so it
+     * is skipped on all of its op's cases: one line per variant. */
     int n_variants = 0, n_skipped = 0;
     for (int op = 0; op < FB_OP_COUNT; op++) {
         const fb_op_def *def = fb_op_get((fb_op_id)op);
-        if (!def->reference || !op_cases[op]) continue;
-        for (int v = 0; v < FB_OP_MAX_VARIANTS && def->fast[v].fn; v++) {
+        if (!def || !op_cases[op]) continue;
+        for (const fb_kernel *k = def->variants; k && k->fn; k++) {
             n_variants++;
-            if (def->fast[v].isa <= fb_cpu_best_isa()) continue;
-            char why[160];
-            skip_reason(def->fast[v].isa, why, sizeof why);
-            printf("skipped: %s/%s (%d cases): %s\n", def->name, def->fast[v].variant, op_cases[op], why);
+            if (fb_kernel_runnable(k)) continue;
+            char why[512];
+            printf("skipped: %s/%s (%d cases): %s\n", def->name, k->name, op_cases[op],
+                   fb_cpu_explain_missing(k->needs, why, sizeof why));
             n_skipped++;
         }
     }
-    printf("test_ops: %d variant runs over %d cases (best ISA: %s); skipped %d of %d variants (%d runs)\n", runs,
-           n_cases, fb_isa_name(fb_cpu_best_isa()), n_skipped, n_variants, skipped_runs);
+    for (int op = 0; op < FB_OP_COUNT; op++)
+        for (int ki = 0; ki <= 64; ki++) short_ws += short_checked[op][ki];
+    char feat[512];
+    printf("test_ops: %d variant runs over %d cases; skipped %d of %d variants (%d runs); %d workspace-too-small "
+           "checks; CPU features: %s\n", runs, n_cases, n_skipped, n_variants, skipped_runs, short_ws,
+           fb_cpu_features_str(fb_cpu_features(), feat, sizeof feat));
     FB_CHECK(runs > n_cases, "too few variant runs: %d", runs);
+    FB_CHECK(short_ws > 0, "no kernel's workspace-too-small path was checked");
     return fb_test_finish("test_ops");
 }

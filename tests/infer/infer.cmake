@@ -22,3 +22,6 @@ fb_add_test(test_q8_load infer/test_q8_load.c)
 add_test(NAME infer_q8_load COMMAND test_q8_load)
 add_test(NAME infer_q8_load_stories260k COMMAND test_q8_load real)
 set_tests_properties(infer_q8_load_stories260k PROPERTIES SKIP_RETURN_CODE 77)
+
+# every op call of the engine checked against its declared slot shapes
+set_tests_properties(infer_session PROPERTIES ENVIRONMENT "FLASHBLOCK_OP_CHECK=1")

@@ -18,6 +18,7 @@
 #include "infer/engine.h"
 #include "infer/kv_cache.h"
 #include "model/model.h"
+#include "ops/kernels.h"
 #include "ops/ops.h"
 #include "test_util.h"
 #include <stdio.h>
@@ -62,22 +63,32 @@ static void op_case(int B, int Tq, int Tk, int H, int Hkv, int D, int bs, uint64
         }
     const fb_op_id ops[2] = {FB_OP_ATTENTION_FWD, FB_OP_ATTENTION_DECODE};
     for (int oi = 0; oi < 2; oi++) {
-        fb_op_args flat = {.in = {q, k, v}, .out = {o[0], lse[0]}, .d = {B, Tq, Tk, H, Hkv, D, 1, qs, row, qs}};
-        fb_op_args paged = {.in = {q, kp, vp, (const float *)(const void *)table}, .out = {o[1], lse[1]},
-                            .d = {B, Tq, Tk, H, Hkv, D, 1, qs, row, qs, bs, width, pool_blocks}};
-        fb_op_run(ops[oi], &flat);
-        fb_op_run(ops[oi], &paged);
-        const char *name = fb_op_get(ops[oi])->name;
+        fb_workspace ws = {0};
+        fb_op_args flat = fb_attention_args(NULL, o[0], lse[0], q, k, v, B, Tq, Tk, H, Hkv, D, 1, qs, row, qs);
+        fb_op_args paged = fb_attention_args(NULL, o[1], lse[1], q, kp, vp, B, Tq, Tk, H, Hkv, D, 1, qs, row, qs);
+        fb_attention_args_paged(&paged, table, bs, width, pool_blocks);
+        const fb_op_def *def = fb_op_get(ops[oi]);
+        size_t need = 0;
+        fb_ws_plan(&need, ops[oi], &flat, fb_get_threads());
+        fb_ws_plan(&need, ops[oi], &paged, fb_get_threads());
+        if (def->reference.workspace) {
+            const size_t r = def->reference.workspace(&paged, 1);
+            if (r > need) need = r;
+        }
+        FB_CHECK(fb_workspace_reserve(&ws, need) == FB_OK, "workspace: %s", fb_last_error());
+        flat.ws = paged.ws = ws;
+        FB_CHECK(fb_op_run(ops[oi], &flat) == FB_OK && fb_op_run(ops[oi], &paged) == FB_OK, "%s: %s", def->name, fb_last_error());
         FB_CHECK(!memcmp(o[0], o[1], sizeof(float) * (size_t)(B * Tq * qs)) &&
                      !memcmp(lse[0], lse[1], sizeof(float) * (size_t)(B * H * Tq)),
-                 "%s (%s) B=%d Tq=%d Tk=%d H=%d/%d D=%d bs=%d: paged output differs from contiguous", name,
+                 "%s (%s) B=%d Tq=%d Tk=%d H=%d/%d D=%d bs=%d: paged output differs from contiguous", def->name,
                  fb_op_selected_variant(ops[oi]), B, Tq, Tk, H, Hkv, D, bs);
-        paged.out[0] = o[2];
-        paged.out[1] = lse[2];
-        fb_op_get(ops[oi])->reference(&paged);
+        paged.out[0].data = o[2];
+        paged.out[1].data = lse[2];
+        FB_CHECK(def->reference.fn(&paged) == FB_OK, "%s reference: %s", def->name, fb_last_error());
         const double err = fb_test_max_rel_err(o[1], o[2], (size_t)(B * Tq * qs), 1e-3);
-        FB_CHECK(err <= 2e-5, "%s B=%d Tq=%d Tk=%d D=%d bs=%d: paged vs the reference with the same table: %.3g", name, B, Tq, Tk,
-                 D, bs, err);
+        FB_CHECK(err <= 2e-5, "%s B=%d Tq=%d Tk=%d D=%d bs=%d: paged vs the reference with the same table: %.3g", def->name, B, Tq,
+                 Tk, D, bs, err);
+        fb_workspace_free(&ws);
     }
     for (int i = 0; i < 3; i++) { free(o[i]); free(lse[i]); }
     free(q); free(k); free(v); free(kp); free(vp); free(perm); free(table);

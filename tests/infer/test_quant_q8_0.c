@@ -7,12 +7,14 @@
 #include "core/half.h"
 #include "core/q8_0.h"
 #include "io/gguf.h"
+#include "op_harness.h"
 #include "ops/kernels.h"
 #include "ops/ops.h"
 #include "ops/quant_q8_0.h"
 #include "test_util.h"
 #include <float.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,8 +277,8 @@ static void test_quantize_rule(void) {
 
 static void test_matmul_strict(void) {
     const fb_op_def *def = fb_op_get(FB_OP_MATMUL_Q8_0);
-    FB_CHECK(def && def->reference, "FB_OP_MATMUL_Q8_0 has no table entry");
-    if (!def || !def->reference) return;
+    FB_CHECK(def && def->reference.fn, "FB_OP_MATMUL_Q8_0 has no table entry");
+    if (!def || !def->reference.fn) return;
     const int64_t shapes[][3] = {{1, 32, 1}, {3, 32, 7}, {1, 64, 768}, {3, 288, 7}, {1, 768, 768}, {3, 768, 5},
                                  {1, 2048, 768}, {3, 2048, 7}, {2, 96, 33}, {1, 768, 2304}};
     fb_test_rng rng;
@@ -296,19 +298,26 @@ static void test_matmul_strict(void) {
         FB_CHECK(fb_q8_0_quantize(wq, wf, OC, C) == FB_OK, "quantize");
         for (int withb = 0; withb < 2; withb++) {
             const float *bias = withb ? b : NULL;
-            fb_matmul_q8_0_ref_qx(ref, wq, x, bias, N, C, OC);
-            fb_op_args a = {.in = {x, (const float *)wq, bias}, .out = {got}, .d = {N, C, OC}};
-            for (int v = 0; v < FB_OP_MAX_VARIANTS && def->fast[v].fn; v++) {
-                if (def->fast[v].isa > fb_cpu_best_isa()) continue;
+            FB_CHECK(fb_matmul_q8_0_ref_qx(ref, wq, x, bias, N, C, OC) == FB_OK, "ref_qx: %s", fb_last_error());
+            for (const fb_kernel *k = def->variants; k->fn; k++) {
+                if (!fb_kernel_runnable(k)) continue;
+                fb_op_args a = {.in = {fb_src_f32(x, N, C, C), fb_src_q8_0(wq, OC, C, C), fb_src_f32(bias, 1, OC, OC)},
+                                .out = {fb_dst_f32(got, N, OC, OC)}, .d = {N, C, OC}};
                 for (int64_t i = 0; i < N * OC; i++) got[i] = NAN;
-                def->fast[v].fn(&a);
+                FB_CHECK(fb_test_run_kernel(k, &a, omp_get_max_threads()) == FB_OK, "matmul_q8_0[%s]: %s", k->name,
+                         fb_last_error());
                 const double err = fb_test_max_rel_err(got, ref, (size_t)(N * OC), 1e-6);
                 FB_CHECK(err <= 1e-5, "matmul_q8_0[%s] N=%lld C=%lld OC=%lld bias=%d: rel err %.3g vs quantised-x ref",
-                         def->fast[v].variant, (long long)N, (long long)C, (long long)OC, withb, err);
+                         k->name, (long long)N, (long long)C, (long long)OC, withb, err);
                 runs++;
             }
             for (int64_t i = 0; i < N * OC; i++) got[i] = NAN;
-            fb_matmul_q8_0_forward(got, wq, x, bias, N, C, OC);
+            fb_workspace ws = {0};
+            fb_op_args dims = {.d = {N, C, OC}};
+            FB_CHECK(fb_workspace_reserve(&ws, fb_op_workspace(FB_OP_MATMUL_Q8_0, &dims, fb_get_threads())) == FB_OK &&
+                         fb_matmul_q8_0_forward(&ws, got, wq, x, bias, N, C, OC) == FB_OK,
+                     "typed wrapper: %s", fb_last_error());
+            fb_workspace_free(&ws);
             FB_CHECK(fb_test_max_rel_err(got, ref, (size_t)(N * OC), 1e-6) <= 1e-5, "typed wrapper");
         }
         free(x); free(wf); free(b); free(ref); free(got); free(wq);

@@ -7,6 +7,8 @@ set_tests_properties(model_vs_pytorch PROPERTIES SKIP_RETURN_CODE 77)
 
 fb_add_test(test_train_mechanics train/test_train_mechanics.c)
 add_test(NAME train_mechanics COMMAND test_train_mechanics)
+# every op call of training forward/backward checked against its declared slot shapes
+set_tests_properties(train_mechanics PROPERTIES ENVIRONMENT "FLASHBLOCK_OP_CHECK=1")
 
 add_test(NAME train_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train/test_train_cli.sh $<TARGET_FILE:flashblock_cli>
          ${CMAKE_CURRENT_BINARY_DIR}/train_cli)
