@@ -25,7 +25,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 # MPI_Finalize, which LeakSanitizer cannot attribute (unknown module) or
 # suppress; leak checking is off for these runs only (address and UB checks
 # stay on; every other test checks leaks).
-export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"   # last wins
 mpi=(mpirun --oversubscribe --bind-to none)
 for i in $(seq 1 400); do echo "line $i: the quick brown fox jumps over the lazy dog, said the $((i % 7))th cat."; done > "$work/corpus.txt"
 common=(--data "$work/corpus.txt" --layers 2 --dim 64 --heads 4 --ctx 32 --batch 8 --eval-every 50 --eval-windows 4
