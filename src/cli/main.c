@@ -37,6 +37,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  train                train a GPT/Llama model on a text file (progress, loss curve, checkpoints)\n"
             "  eval                 loss and perplexity of a checkpoint on a file\n"
+            "  inspect              attention statistics, ablations and maps of a model on a file\n"
             "  generate             generate text from a model (ours, llama2.c, GGUF, llm.c)\n"
             "  convert              write a model as GGUF or llama2.c\n"
             "  quantize             write a model as GGUF with Q8_0 weights\n"
@@ -100,6 +101,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "demo")) return fb_cmd_demo(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return fb_cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return fb_cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "inspect")) return fb_cmd_inspect(argc - 1, argv + 1);
     if (!strcmp(cmd, "generate")) return fb_cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return fb_cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "quantize")) return fb_cmd_quantize(argc - 1, argv + 1);
