@@ -75,6 +75,7 @@ FB_DECLARE_SIMD(residual_backward);
 FB_DECLARE_SIMD(embedding_forward);
 FB_DECLARE_SIMD(embedding_backward);
 FB_DECLARE_SIMD(crossentropy_fused);
+void crossentropy_unfused(const fb_op_args *a);   /* the unfused baseline, never the default */
 
 static void sizes_layernorm_bwd(const int64_t *d, size_t *in, size_t *out) {
     in[0] = in[1] = out[0] = (size_t)(d[0] * d[1]);
@@ -208,7 +209,7 @@ static const fb_op_def fb_ops[FB_OP_COUNT] = {
                              sizes_embedding_fwd, 0, 1e-7, prep_embedding_fwd},
     [FB_OP_EMBEDDING_BWD] = {"embedding_backward", embedding_backward_ref, {SIMD3(embedding_backward)}, 2, 2,
                              sizes_embedding_bwd, 3, 1e-6, prep_embedding_bwd},
-    [FB_OP_CROSSENTROPY_FUSED] = {"crossentropy_fused", crossentropy_fused_ref, {SIMD3(crossentropy_fused)}, 3, 3,
+    [FB_OP_CROSSENTROPY_FUSED] = {"crossentropy_fused", crossentropy_fused_ref, {SIMD3(crossentropy_fused), {"unfused", FB_ISA_GENERIC, crossentropy_unfused}}, 3, 3,
                                   sizes_crossentropy, 6, 2e-5, prep_crossentropy},
 
     /* -- attention backward: entry goes here -- */
