@@ -143,8 +143,16 @@ static int write_report(const char *dir, const inspect_info *in, const fb_inspec
     for (int i = 0; labels && i < S; i++) {
         size_t len = 0;
         const char *b = fb_tokenizer_token_bytes(tok, window0[i], &len);
-        labels[i] = calloc(8, 1);
-        if (labels[i] && b) memcpy(labels[i], b, len < 4 ? len : 4);
+        labels[i] = calloc(24, 1);
+        /* up to 4 characters; SentencePiece's word marker U+2581 shown as a space */
+        for (size_t k = 0, chars = 0, o = 0; labels[i] && b && k < len && chars < 4 && o + 4 < 24; chars++) {
+            const unsigned char c = (unsigned char)b[k];
+            size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+            if (k + n > len) n = len - k;
+            if (n == 3 && !memcmp(b + k, "\xe2\x96\x81", 3)) labels[i][o++] = ' ';
+            else { memcpy(labels[i] + o, b + k, n); o += n; }
+            k += n;
+        }
     }
     fb_heatmap *maps = S ? calloc((size_t)H, sizeof *maps) : NULL;
     char(*titles)[64] = S ? calloc((size_t)H, sizeof *titles) : NULL;

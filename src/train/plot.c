@@ -79,10 +79,25 @@ fb_status fb_plot_svg(const char *path, const char *title, const char *xlabel, c
     return st;
 }
 
-/* Text for SVG: XML-escaped, control bytes and non-ASCII bytes shown as
- * their hex value; tok: spaces and newlines visible (a dot, an arrow). */
+/* Length of the valid UTF-8 sequence at p (2-4 bytes), or 0. */
+static int utf8_len(const unsigned char *p) {
+    const int n = p[0] >= 0xf0 && p[0] < 0xf5 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80) return 0;
+    return n;
+}
+
+/* Text for SVG: XML-escaped, valid UTF-8 kept, control bytes and stray
+ * non-ASCII bytes shown as their hex value; tok: spaces and newlines
+ * visible (a dot, an arrow). */
 static void sb_text(sbuf *s, const char *t, int tok) {
     for (const unsigned char *p = (const unsigned char *)t; *p; p++) {
+        const int u = *p >= 0x80 ? utf8_len(p) : 0;
+        if (u) {
+            sb_printf(s, "%.*s", u, (const char *)p);
+            p += u - 1;
+            continue;
+        }
         if (*p == '<') sb_printf(s, "&lt;");
         else if (*p == '>') sb_printf(s, "&gt;");
         else if (*p == '&') sb_printf(s, "&amp;");
@@ -102,7 +117,7 @@ fb_status fb_plot_heatmaps_svg(const char *path, const char *title, const fb_hea
     if (cols > n_maps) cols = n_maps;
     const int rows = (n_maps + cols - 1) / cols;
     const double cell = n <= 16 ? 12 : n <= 32 ? 8 : n <= 64 ? 5 : 3, side = cell * n;
-    const double lab = labels ? 14 : 4, gap = 24, top = 40;
+    const double lab = labels ? 22 : 4, gap = 24, top = 40;
     const double pw = lab + side + gap, ph = 18 + lab + side + gap;
     const double W = cols * pw + gap, Hh = top + rows * ph;
     sbuf sb = {0};
@@ -139,7 +154,7 @@ fb_status fb_plot_heatmaps_svg(const char *path, const char *title, const fb_hea
             for (int i = 0; i < n; i++) {
                 sb_printf(&sb, "<text x='%g' y='%g' text-anchor='end'>", x0 - 2, y0 + (i + 0.8) * cell);
                 sb_text(&sb, labels[i] ? labels[i] : "", 1);
-                sb_printf(&sb, "</text><text x='%g' y='%g' text-anchor='middle'>", x0 + (i + 0.5) * cell, y0 - 3);
+                sb_printf(&sb, "</text><text transform='translate(%g %g) rotate(-90)'>", x0 + (i + 0.75) * cell, y0 - 3);
                 sb_text(&sb, labels[i] ? labels[i] : "", 1);
                 sb_printf(&sb, "</text>\n");
             }
