@@ -4,7 +4,7 @@
 # produced here (scripts/seed_report.py writes the Markdown from the raw
 # results in the work folder); only the seed's own GPU figures are quoted.
 #
-#   bash scripts/seed-results.sh            full mode: docs/SEED_RESULTS.md (about 35 min on 2 cores;
+#   bash scripts/seed-results.sh            full mode: docs/SEED_RESULTS.md (about 25 min on 2 idle cores;
 #                                           the page records this run's time per stage)
 #   bash scripts/seed-results.sh --quick    reduced sizes for CI (a few minutes):
 #                                           build/seed-quick/SEED_RESULTS.md (test seed_results_quick)
@@ -13,7 +13,7 @@
 #          --steps N (training steps of the two quality runs), --threads N.
 # The README model (1.): out/shakespeare/model.safetensors is inspected when it
 # exists (bash scripts/quickstart.sh); otherwise the flash run of the quality
-# pair (the README's model trained for --steps, default 800) is.
+# pair (the README's model trained for --steps, default 600) is.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 abs() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }   # paths given are relative to the caller
@@ -61,7 +61,7 @@ if [ "$mode" = quick ]; then
 else
     model_flags="--layers 4 --dim 256 --heads 4 --ctx 128 --batch 32 --lr 2e-3"
     model_desc="the README's main-job GPT (\`scripts/quickstart.sh\`)"
-    steps=${steps:-800}; eval_every=100; windows=16
+    steps=${steps:-600}; eval_every=100; windows=16
     att_seq=512,1024,2048,4096,8192,16384,32768; torch_seq=512,1024,2048,4096,8192; att_reps=2; budget_mb=1024
     gen_runs=("4096 16 2" "32768 16 1"); gen_shape=15M
     bt_flags="--layers 12 --dim 768 --heads 12 --vocab 50257 --batch 2 --ctx 1024"; bt_reps=2
