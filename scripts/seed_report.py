@@ -292,6 +292,13 @@ def main():
       "validation split); statistics are means over the %d queries per head at positions 1..%d."
       % (params["model_desc"], L, params["d_model"], H, trn["ctx"], trn["params"] / 1e6, params["trained_desc"],
          trn["windows"], trn["ctx"], trn["queries_per_head"], trn["ctx"] - 1))
+    if params["trained_desc"].startswith("`flashblock train"):
+        fl = read_loss_csv(os.path.join(W, "train_flash", "loss.csv"))
+        vals = [(st, v) for st, _, v, _, _ in fl if v is not None]
+        p("")
+        el = fl[-1][4]
+        p("That training run ended at validation loss %.4f after %d steps (%s of training here)."
+          % (vals[-1][1], vals[-1][0], "%.0f s" % el if el < 120 else "%.1f minutes" % (el / 60)))
     p("")
     p("### Attention: near-uniform at initialisation, structured after training")
     p("")
@@ -569,6 +576,11 @@ def main():
       "gradients, AdamW moments, activations and scratch); every configuration runs in its own process."
       % (params["bench_train_flags"], first["params"] / 1e6, first["layers"], first["dim"], first["vocab"],
          first["batch"], first["T"], params["threads"], params["bench_train_reps"]))
+    p("")
+    p("*Unfused* here is the LM head: the baseline materialises the [N, V] logits and runs softmax, loss and the two "
+      "backward GEMMs over them (an op variant, `FLASHBLOCK_KERNEL_CROSSENTROPY_FUSED=unfused`), where the default "
+      "computes head, softmax and cross-entropy chunk by chunk so the logits never exist whole. The block's other "
+      "fusions (one QKV GEMM, gate|up in one GEMM) are its layout and are the same in every row.")
     p("")
     base = res.get("baseline")
     p("| configuration | attention fwd / bwd | LM head + loss | recompute | s / step | tokens/s | speed vs baseline | "
