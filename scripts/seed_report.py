@@ -4,14 +4,13 @@ scripts/seed-results.sh collected in its work folder. Standard library only.
 Every number in the report comes from those files, except the seed's own
 figures, which are quoted from the issue in SEED below and labelled as such.
 
-usage: seed_report.py --work DIR --out FILE.md --mode full|quick --seconds S
+usage: seed_report.py --work DIR --out FILE.md --mode full|quick
 Charts and copied attention maps go to DIR_OF(FILE)/seed/ (quick mode: the
 same beside its FILE). Also writes WORK/summary.json (the key numbers, for
 tests/model/test_seed_results.sh).
 """
 import argparse
 import csv
-import datetime
 import json
 import math
 import os
@@ -234,7 +233,6 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--mode", default="full")
-    ap.add_argument("--seconds", type=float, default=0)
     a = ap.parse_args()
     W = a.work
     params = json.load(open(os.path.join(W, "params.json")))
@@ -248,11 +246,15 @@ def main():
     p = md.append
     mach = machine()
     quick = a.mode == "quick"
-    stages = []
-    if os.path.exists(os.path.join(W, "stages.tsv")):
-        for line in open(os.path.join(W, "stages.tsv")):
-            name, sec = line.rstrip("\n").split("\t")
-            stages.append((name, float(sec)))
+    order = ["quality", "inspect", "attention", "inference", "training"]
+    stages = {}
+    for line in open(os.path.join(W, "stages.tsv")):
+        f = line.rstrip("\n").split("\t")
+        if len(f) == 5:
+            stages[f[0]] = (f[1], float(f[2]), f[3], f[4])
+    stages = [(sid,) + stages[sid] for sid in order if sid in stages]
+    total_s = sum(st[2] for st in stages)
+    dates = sorted({st[3][:10] for st in stages})
 
     p("# The seed's results, measured here")
     p("")
@@ -264,14 +266,15 @@ def main():
       "Linux %s), so absolute times and memory are not comparable with the seed's: the comparisons that carry over are "
       "the ratios between variants measured side by side here. The seed's own figures are quoted beside ours and "
       "labelled *seed (GPU)*; every other number on this page was produced by `scripts/seed-results.sh%s` "
-      "(commit %s, %s, %.1f minutes wall), none typed by hand."
+      "(report written from commit %s; measured %s, %.1f minutes of measurement in all), none typed by hand."
       % (mach["cores"], mach["cpu"], mach["mem_gib"], mach["kernel"], " --quick" if quick else "", mach["rev"],
-         datetime.date.today().isoformat(), a.seconds / 60))
+         " and ".join(dates), total_s / 60))
     p("")
-    p("Load average (1, 5, 15 min) when the run started: %s; when it ended: %s — on %d cores, a load above %d means "
-      "other jobs shared the machine and slowed every measurement, flash and baselines alike (they alternate within "
-      "each stage, so the ratios are less affected than the absolute numbers)."
-      % (params.get("load_start", "?"), params.get("load_end", "?"), mach["cores"], mach["cores"]))
+    p("**The machine was shared with other jobs while this ran** (the load average when each stage ended is in "
+      "[Reproducing](#reproducing); on %d cores anything above %d means contention). Contention slows every variant; "
+      "within a stage the variants run one after another (inference in %d and training in %d alternating rounds, "
+      "keeping each variant's best), so the ratios are more trustworthy than the absolute figures, which are lower than "
+      "this machine gives when idle." % (mach["cores"], mach["cores"], params.get("gen_rounds", 1), params.get("rounds", 1)))
     p("")
     p("Contents: [1. Transformer block: attention and MLP](#1-transformer-block-attention-and-mlp) · "
       "[2. FlashAttention: time and memory](#2-flashattention-in-the-block-time-and-memory) · "
@@ -497,8 +500,9 @@ def main():
     last = common[-1]
     same = "bitwise equal" if maxdiff == 0 else "not bitwise equal: the kernels round differently"
     p("Final validation loss: flash **%.4f**, standard **%.4f** (difference %.1e, %.4f%%); the training losses of the "
-      "%d steps differ by at most %.1e (as printed to 6 decimals in loss.csv; the runs are %s). Speed of the two runs: "
-      "%.0f vs %.0f tokens/s (median). *seed (GPU)*: the same loss with both."
+      "%d steps differ by at most %.1e (as printed to 6 decimals in loss.csv; the runs are %s). Median speed of the "
+      "two runs: %.0f vs %.0f tokens/s — they ran one after the other under whatever load other jobs put on the "
+      "machine then, so this is not a kernel comparison (the table above is). *seed (GPU)*: the same loss with both."
       % (dv[last], ds[last], ds[last] - dv[last], 100 * abs(ds[last] - dv[last]) / dv[last], len(tr_f), maxdiff, same,
          sorted(r[3] for r in qf)[len(qf) // 2], sorted(r[3] for r in qs)[len(qs) // 2]))
     p("")
@@ -515,7 +519,12 @@ def main():
     p("")
     gen = [r for r in jsonl(os.path.join(W, "generate.jsonl")) if r.get("bench") == "generate_context"]
     ctxs = sorted({r["context"] for r in gen})
-    g = {(r["context"], r["mode"]): r for r in gen}
+    g, runs = {}, {}
+    for r in gen:   # the best of the rounds
+        k = (r["context"], r["mode"])
+        runs[k] = runs.get(k, 0) + 1
+        if k not in g or r["tokens_per_s"] > g[k]["tokens_per_s"]:
+            g[k] = r
     p("`flashblock bench generate --contexts ... --shapes %s`: decode speed of a random-weight Llama-style model "
       "(RoPE, RMSNorm, SwiGLU) of the TinyStories %s shape (dim 288, 6 layers, 6 heads, vocab 32000), %s threads, "
       "after C tokens of context. *naive*: no KV cache, every new token re-runs the forward over the whole prefix "
@@ -525,15 +534,18 @@ def main():
       "three paths agree (max |Δ| / max |logit| in the last column)." % (params["gen_shape"], params["gen_shape"],
                                                                            params["threads"]))
     p("")
-    p("| context | mode | tokens timed | tokens/s | s / token | peak RSS MiB | logits vs flash | seed (GPU) tokens/s |")
-    p("|---|---|---|---|---|---|---|---|")
+    p("Decode steps each compute the token's logits (LM head included); kv and flash decode one untimed warm-up token "
+      "first. Each row is the best of its rounds (naive runs once: one of its tokens at 32k costs minutes).")
+    p("")
+    p("| context | mode | rounds | tokens timed | tokens/s | s / token | peak RSS MiB | logits vs flash | seed (GPU) tokens/s |")
+    p("|---|---|---|---|---|---|---|---|---|")
     for C in ctxs:
         for mode in ("naive", "kv", "flash"):
             r = g.get((C, mode))
             if not r:
                 continue
-            p("| %d | %s | %d | %.2f | %.4f | %.0f | %s | %s |" % (
-                C, MODE_LABEL[mode], r["tokens"], r["tokens_per_s"], r["s_per_token"], mib(r["peak_rss"]),
+            p("| %d | %s | %d | %d | %.2f | %.4f | %.0f | %s | %s |" % (
+                C, MODE_LABEL[mode], runs[(C, mode)], r["tokens"], r["tokens_per_s"], r["s_per_token"], mib(r["peak_rss"]),
                 "—" if mode == "flash" else "%.1g" % r["logits_rel_diff_vs_flash"],
                 "%dk" % (SEED["inference"][mode] // 1000)))
     p("")
@@ -564,18 +576,23 @@ def main():
     p("")
     cfgs = params["train_configs"]
     res = {}
-    for name, _flags, _desc in cfgs:
-        path = os.path.join(W, "train_%s.json" % name)
-        rows = jsonl(path)
+    n_rounds = 0
+    for name, _flags, _desc in cfgs:   # the fastest of the rounds (its peak memory is the same in every round)
+        rows = [r for f in sorted(os.listdir(W)) if f.startswith("train_%s_r" % name) and f.endswith(".json")
+                for r in jsonl(os.path.join(W, f))]
         if rows:
-            res[name] = rows[-1]
+            res[name] = min(rows, key=lambda r: r["step_s"])
+            res[name]["peak_all"] = [r["peak_rss"] for r in rows]
+            res[name]["steps_all"] = [r["step_s"] for r in rows]
+            n_rounds = max(n_rounds, len(rows))
     first = next(iter(res.values()))
     p("`flashblock bench train %s`: one training step (forward, backward, gradient clipping, AdamW) of a GPT-2-style "
       "model with %.1fM parameters (%d layers, d_model %d, vocab %d, tied head) on %d sequences of %d tokens, fp32, "
-      "%s threads; median of %d steps after a warm-up. Peak memory = the process's peak resident set (weights, "
-      "gradients, AdamW moments, activations and scratch); every configuration runs in its own process."
+      "%s threads. Each configuration runs in its own process (a warm-up step, then %d timed), once in each of %d "
+      "alternating rounds; the table keeps its fastest round (all rounds' times are in the last column). Peak memory "
+      "= the process's peak resident set (weights, gradients, AdamW moments, activations and scratch)."
       % (params["bench_train_flags"], first["params"] / 1e6, first["layers"], first["dim"], first["vocab"],
-         first["batch"], first["T"], params["threads"], params["bench_train_reps"]))
+         first["batch"], first["T"], params["threads"], params["bench_train_reps"], n_rounds))
     p("")
     p("*Unfused* here is the LM head: the baseline materialises the [N, V] logits and runs softmax, loss and the two "
       "backward GEMMs over them (an op variant, `FLASHBLOCK_KERNEL_CROSSENTROPY_FUSED=unfused`), where the default "
@@ -584,16 +601,16 @@ def main():
     p("")
     base = res.get("baseline")
     p("| configuration | attention fwd / bwd | LM head + loss | recompute | s / step | tokens/s | speed vs baseline | "
-      "activations MiB | peak memory MiB | memory vs baseline | first loss |")
-    p("|---|---|---|---|---|---|---|---|---|---|---|")
+      "activations MiB | peak memory MiB | memory vs baseline | first loss | s / step, every round |")
+    p("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, _flags, desc in cfgs:
         r = res.get(name)
         if not r:
             continue
-        p("| %s | %s / %s | %s | %s | %.3f | %.0f | %.2f× | %.0f | %.0f | %.2f× | %.4f |" % (
+        p("| %s | %s / %s | %s | %s | %.3f | %.0f | %.2f× | %.0f | %.0f | %.2f× | %.4f | %s |" % (
             desc, r["attention_forward"], r["attention_backward"], r["lm_head"], "yes" if r["recompute"] else "no",
             r["step_s"], r["tokens_per_s"], base["step_s"] / r["step_s"], mib(r["activation_bytes"]), mib(r["peak_rss"]),
-            r["peak_rss"] / base["peak_rss"], r["first_loss"]))
+            r["peak_rss"] / base["peak_rss"], r["first_loss"], ", ".join("%.2f" % x for x in r["steps_all"])))
     p("")
     opt = res.get("optimised")
     if base and opt:
@@ -621,18 +638,20 @@ def main():
     p("bash scripts/seed-results.sh --quick   # reduced sizes (CI, test seed_results_quick): build/seed-quick/")
     p("```")
     p("")
-    p("This run (%s mode) took %.1f minutes on this machine; by stage:" % (a.mode, a.seconds / 60))
+    p("This %s-mode run's stages took %.1f minutes on this machine in all (`--stages` re-runs some of them and keeps "
+      "the others' results):" % (a.mode, total_s / 60))
     p("")
-    p("| stage | seconds |")
-    p("|---|---|")
-    for name, sec in stages:
-        p("| %s | %.0f |" % (name, sec))
+    p("| stage | seconds | ended (UTC) | load average then (1, 5, 15 min) |")
+    p("|---|---|---|---|")
+    for _sid, name, sec, ended, load in stages:
+        p("| %s | %.0f | %s | %s |" % (name, sec, ended, load))
     p("")
-    p("Commands, exactly as run (`%s/commands.txt`):" % os.path.relpath(W))
+    p("Commands, exactly as run (WORK = `%s`):" % os.path.relpath(W))
     p("")
     p("```sh")
-    for line in open(os.path.join(W, "commands.txt")):
-        p(line.rstrip("\n"))
+    for sid, *_ in stages:
+        for line in open(os.path.join(W, "commands_%s.txt" % sid)):
+            p(line.rstrip("\n"))
     p("```")
     p("")
     with open(a.out, "w") as f:
