@@ -182,6 +182,11 @@ int fb_bench_attention(int argc, char **argv) {
                     if (need > (double)mem_limit_mb * 1048576.0) {
                         fprintf(stderr, "%s: T=%ld refused: its T×T score buffers need %.1f GiB, over the %.1f GiB limit (--mem-limit-mb)\n",
                                 names[ki], p.T, need / 1073741824.0, (double)mem_limit_mb / 1024.0);
+                        if (json)
+                            printf("{\"bench\":\"attention\",\"pass\":\"%s\",\"kernel\":\"%s\",\"T\":%ld,\"head_dim\":%ld,\"heads\":%ld,"
+                                   "\"threads\":%ld,\"refused\":true,\"need_bytes\":%.0f,\"limit_bytes\":%.0f}\n",
+                                   backward ? "backward" : "forward", names[ki], p.T, p.D, p.H, threads, need,
+                                   (double)mem_limit_mb * 1048576.0);
                         continue;
                     }
                 }

@@ -7,6 +7,9 @@
  * memory bandwidth and how close Q8_0 decode gets to its bound (bytes of
  * weights per token / bandwidth), and --long N decodes after N cached
  * tokens, reporting peak memory against weights + KV cache.
+ * --contexts C1,C2,... times decode after C cached tokens three ways (no KV
+ * cache, KV cache + standard attention, the engine's FlashAttention + KV
+ * cache): bench_generate_context.c.
  */
 #include "cli/args.h"
 #include "cli/bench_util.h"
@@ -48,6 +51,10 @@ static double bandwidth_gbs(void) {
     free(a);
     return best;
 }
+
+int fb_bench_generate_context_point(int argc, char **argv);
+int fb_bench_generate_contexts(const long *contexts, int n_ctx, const char *shapes, const char *modes, long threads, long tokens,
+                               long naive_tokens, int json);
 
 static size_t g_engine_scratch;   /* bytes of engine scratch of the last decode_tps */
 
@@ -111,27 +118,41 @@ static double run_llama2c(const char *run, const char *model, const char *tok, i
 }
 
 int fb_bench_generate(int argc, char **argv) {
-    const char *cmd = "bench generate", *peer = getenv("FLASHBLOCK_PEER_LLAMA2C"), *tok = NULL, *only = NULL;
-    long threads = 0, tokens = 128, prefill = 512, long_ctx = 0;
-    int json = 0;
+    if (argc >= 2 && !strcmp(argv[1], "--context-point")) return fb_bench_generate_context_point(argc, argv);
+    const char *cmd = "bench generate", *peer = getenv("FLASHBLOCK_PEER_LLAMA2C"), *tok = NULL, *only = NULL, *modes = "naive,kv,flash";
+    long threads = 0, tokens = 128, prefill = 512, long_ctx = 0, naive_tokens = 2, contexts[16];
+    int json = 0, n_ctx = 0, tokens_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: flashblock bench generate [--shapes 15M,42M,110M] [--threads N] [--tokens 128] [--prefill 512]\n"
-                   "         [--llama2c-run PATH -z tokenizer.bin] [--long N] [--json]\n");
+                   "         [--llama2c-run PATH -z tokenizer.bin] [--long N] [--json]\n"
+                   "         [--contexts 4096,32768 [--naive-tokens 2] [--modes naive,kv,flash]]   (decode after C cached tokens: no cache,\n"
+                   "          KV cache + standard attention, FlashAttention + KV cache; --tokens default 16, shape 15M)\n");
             return 0;
         } else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--shapes")) { if (!(only = fb_arg_value(cmd, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--llama2c-run")) { if (!(peer = fb_arg_value(cmd, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "-z")) { if (!(tok = fb_arg_value(cmd, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--threads")) { if (!(v = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, v, 1, 1024, &threads)) return 2; }
-        else if (!strcmp(a, "--tokens")) { if (!(v = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, v, 1, 1 << 20, &tokens)) return 2; }
+        else if (!strcmp(a, "--tokens")) { if (!(v = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, v, 1, 1 << 20, &tokens)) return 2; tokens_given = 1; }
+        else if (!strcmp(a, "--modes")) {
+            if (!(modes = fb_arg_value(cmd, argc, argv, &i))) return 2;
+            char buf[128];
+            snprintf(buf, sizeof buf, "%s", modes);
+            for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                if (strcmp(t, "naive") && strcmp(t, "kv") && strcmp(t, "flash"))
+                    return fb_cli_usage_error(cmd, "--modes: unknown mode '%s' (naive, kv, flash)", t);
+        }
+        else if (!strcmp(a, "--naive-tokens")) { if (!(v = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, v, 1, 1 << 20, &naive_tokens)) return 2; }
+        else if (!strcmp(a, "--contexts")) { if (!(v = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long_list(cmd, a, v, 1, 1 << 22, contexts, 16, &n_ctx)) return 2; }
         else if (!strcmp(a, "--prefill")) { if (!(v = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, v, 1, 1 << 16, &prefill)) return 2; }
         else if (!strcmp(a, "--long")) { if (!(v = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, v, 1, 1 << 20, &long_ctx)) return 2; }
         else return fb_cli_usage_error(cmd, "unknown option '%s'", a);
     }
     if (peer && !tok) return fb_cli_usage_error(cmd, "--llama2c-run needs -z tokenizer.bin (a 32000-token llama2.c tokenizer)");
     if (threads == 0) threads = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n_ctx) return fb_bench_generate_contexts(contexts, n_ctx, only ? only : "15M", modes, threads, tokens_given ? tokens : 16, naive_tokens, json);
     fb_set_threads((int)threads);
     const double bw = long_ctx ? 0 : bandwidth_gbs();   /* its 1 GiB buffer would dominate the peak RSS of --long */
     if (!json) printf("memory bandwidth (streaming read, %ld threads): %.1f GB/s\n", threads, bw);

@@ -11,6 +11,7 @@ int fb_cmd_tokenizer(int argc, char **argv);      /* "tokenizer train ..." */
 int fb_bench_tokenizer(int argc, char **argv);    /* "bench tokenizer ..." */
 int fb_cmd_train(int argc, char **argv);
 int fb_cmd_eval(int argc, char **argv);
+int fb_cmd_inspect(int argc, char **argv);
 int fb_cmd_generate(int argc, char **argv);
 int fb_cmd_serve(int argc, char **argv);           /* src/server/, when libmicrohttpd is found */
 int fb_cmd_convert(int argc, char **argv);

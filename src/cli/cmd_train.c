@@ -13,6 +13,7 @@
 #include "flashblock.h"
 #include "flashblock_tokenizer.h"
 #include "model/model.h"
+#include "ops/ops.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 #include "train/data.h"
@@ -295,11 +296,13 @@ static int train(int argc, char **argv, int rank, int world) {
 
     if (!quiet)
         printf("model: %s preset, %d layers, d_model %d, %d heads (%d kv), d_ff %d, ctx %d, vocab %d: %.2fM parameters\n"
-               "data:  %s: %zu tokens (%zu train, %zu val), tokenizer %s; batch %ld (%ld x %ld accum), %d threads%s\n",
+               "data:  %s: %zu tokens (%zu train, %zu val), tokenizer %s; batch %ld (%ld x %ld accum), %d threads%s\n"
+               "kernels: attention forward %s, backward %s\n",
                m->cfg.block.mlp == FB_MLP_SWIGLU ? "llama" : "gpt2", m->cfg.n_layers, m->cfg.block.d_model,
                m->cfg.block.n_heads, m->cfg.block.n_kv_heads, m->cfg.block.d_ff, T, m->cfg.vocab_size,
                (double)fb_model_num_params(m) / 1e6, data, n_tokens, split.n_train, split.n_val, stp->tokenizer, batch,
-               batch / accum, accum, fb_get_threads(), recompute ? ", activation recompute" : "");
+               batch / accum, accum, fb_get_threads(), recompute ? ", activation recompute" : "",
+               fb_op_selected_variant(FB_OP_ATTENTION_FWD), fb_op_selected_variant(FB_OP_ATTENTION_BWD));
 #ifdef FB_HAVE_MPI
     if (!quiet && dp)
         printf("parallel: %d data-parallel ranks x %d threads%s; AdamW state %zu bytes (%.1f MiB) per rank\n", world,

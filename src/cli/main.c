@@ -38,6 +38,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  train                train a GPT/Llama model on a text file (progress, loss curve, checkpoints)\n"
             "  eval                 loss and perplexity of a checkpoint on a file\n"
+            "  inspect              attention statistics, ablations and maps of a model on a file\n"
             "  generate             generate text from a model (ours, llama2.c, GGUF, llm.c)\n"
             "  serve                OpenAI-compatible HTTP server with continuous batching and a chat page\n"
             "  convert              write a model as GGUF or llama2.c\n"
@@ -106,6 +107,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "demo")) return fb_cmd_demo(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return fb_cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return fb_cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "inspect")) return fb_cmd_inspect(argc - 1, argv + 1);
     if (!strcmp(cmd, "generate")) return fb_cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve")) return fb_cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return fb_cmd_convert(argc - 1, argv + 1);

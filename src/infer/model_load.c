@@ -25,7 +25,7 @@ typedef struct { fb_model *m; int i; int64_t row0; float *f32; } dest;
 
 static dest dest_index(fb_model *m, int i, int64_t row0) {
     dest d = {m, i, row0, NULL};
-    if (i >= 0 && m->tensors[i].q8 < 0) d.f32 = m->params + m->tensors[i].offset + (size_t)row0 * (size_t)m->tensors[i].shape[1];
+    if (i >= 0 && m->tensors[i].q8 < 0 && m->params) d.f32 = m->params + m->tensors[i].offset + (size_t)row0 * (size_t)m->tensors[i].shape[1];
     return d;
 }
 static dest dest_named(fb_model *m, const char *name) { return dest_index(m, fb_model_find_tensor(m, name), 0); }

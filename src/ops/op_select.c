@@ -60,6 +60,8 @@ static int check_mode;   /* FLASHBLOCK_OP_CHECK=1: fb_op_validate on every run *
 static int ready;
 static pthread_once_t ready_once = PTHREAD_ONCE_INIT;
 
+static fb_status force_variant(fb_op_id op, const char *variant);
+
 static void select_all(void) {
     fb_runtime_init();
     for (int op = 0; op < FB_OP_COUNT; op++) {
@@ -80,7 +82,7 @@ static void select_all(void) {
         for (const char *p = def->name; *p && len + 1 < sizeof env; p++) env[len++] = (char)toupper(*p);
         env[len] = '\0';
         const char *v = getenv(env);
-        if (v) (void)fb_op_force_variant((fb_op_id)op, v);
+        if (v) (void)force_variant((fb_op_id)op, v);   /* not fb_op_force_variant: we are inside the once */
     }
     const char *chk = getenv("FLASHBLOCK_OP_CHECK");
     check_mode = chk && strcmp(chk, "0") != 0;
@@ -111,9 +113,13 @@ const char *fb_op_selected_variant(fb_op_id op) {
 }
 
 fb_status fb_op_force_variant(fb_op_id op, const char *variant) {
+    ensure_selected();
+    return force_variant(op, variant);
+}
+
+static fb_status force_variant(fb_op_id op, const char *variant) {
     const fb_op_def *def = fb_op_get(op);
     if (!def || !variant) return fb_fail(FB_ERR_INVALID_ARG, "unknown op");
-    ensure_selected();
     if (strcmp(variant, "reference") == 0) {
         selected[op] = &def->reference;
         return FB_OK;

@@ -122,6 +122,9 @@ static void shapes_adamw(const int64_t *d, fb_shape *in, fb_shape *out) {
     in[0] = out[0] = out[1] = out[2] = VEC(d[0]);
 }
 
+fb_status crossentropy_unfused(const fb_op_args *a);   /* ops/crossentropy_unfused.c */
+size_t crossentropy_unfused_ws(const fb_op_args *a, int n_threads);
+
 /* ---- test inputs that must be more than random numbers of their type ---- */
 /* LayerNorm / RMSNorm backward: the mean and rstd the forward saves for x. */
 static void prep_layernorm_bwd(const int64_t *d, void *const *in, void *const *out, uint64_t seed) {
@@ -363,7 +366,9 @@ static const fb_op_def fb_ops[FB_OP_COUNT] = {
         .out = {S("loss", F32), SF("dh", F32, ACC | OPT), SF("dW", F32, ACC | OPT)},
         .shapes = shapes_crossentropy,
         .reference = REF(crossentropy_fused_ref, .workspace = crossentropy_fused_ref_ws),
-        .variants = VARIANTS(SIMD3_NAMED("", crossentropy_fused, crossentropy_fused_ws)),
+        /* "unfused" (full [N, V] logits, the seed tables' baseline) is last: never the default */
+        .variants = VARIANTS(SIMD3_NAMED("", crossentropy_fused, crossentropy_fused_ws),
+                             {.name = "unfused", .fn = crossentropy_unfused, .workspace = crossentropy_unfused_ws}),
         .tolerance = 2e-5,
         .prepare = prep_crossentropy,
     },

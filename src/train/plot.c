@@ -78,3 +78,92 @@ fb_status fb_plot_svg(const char *path, const char *title, const char *xlabel, c
     free(sb.buf);
     return st;
 }
+
+/* Length of the valid UTF-8 sequence at p (2-4 bytes), or 0. */
+static int utf8_len(const unsigned char *p) {
+    const int n = p[0] >= 0xf0 && p[0] < 0xf5 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80) return 0;
+    return n;
+}
+
+/* Text for SVG: XML-escaped, valid UTF-8 kept, control bytes and stray
+ * non-ASCII bytes shown as their hex value; tok: spaces and newlines
+ * visible (a dot, an arrow). */
+static void sb_text(sbuf *s, const char *t, int tok) {
+    for (const unsigned char *p = (const unsigned char *)t; *p; p++) {
+        const int u = *p >= 0x80 ? utf8_len(p) : 0;
+        if (u) {
+            sb_printf(s, "%.*s", u, (const char *)p);
+            p += u - 1;
+            continue;
+        }
+        if (*p == '<') sb_printf(s, "&lt;");
+        else if (*p == '>') sb_printf(s, "&gt;");
+        else if (*p == '&') sb_printf(s, "&amp;");
+        else if (*p == '\'') sb_printf(s, "&#39;");
+        else if (*p == '"') sb_printf(s, "&quot;");
+        else if (tok && *p == ' ') sb_printf(s, "&#183;");
+        else if (tok && *p == '\n') sb_printf(s, "&#8629;");
+        else if (*p < 0x20 || *p >= 0x7f) sb_printf(s, "\\x%02x", *p);
+        else sb_printf(s, "%c", *p);
+    }
+}
+
+fb_status fb_plot_heatmaps_svg(const char *path, const char *title, const fb_heatmap *maps, int n_maps, int n, int cols,
+                               const char *const *labels) {
+    if (!path || !maps || n_maps <= 0 || n <= 0) return fb_fail(FB_ERR_INVALID_ARG, "heatmaps: nothing to draw");
+    if (cols <= 0) cols = 4;
+    if (cols > n_maps) cols = n_maps;
+    const int rows = (n_maps + cols - 1) / cols;
+    const double cell = n <= 16 ? 12 : n <= 32 ? 8 : n <= 64 ? 5 : 3, side = cell * n;
+    const double lab = labels ? 22 : 4, gap = 24, top = 40;
+    const double pw = lab + side + gap, ph = 18 + lab + side + gap;
+    const double W = cols * pw + gap, Hh = top + rows * ph;
+    sbuf sb = {0};
+    sb_printf(&sb, "<svg xmlns='http://www.w3.org/2000/svg' width='%g' height='%g' font-family='sans-serif' font-size='12'>\n", W, Hh);
+    sb_printf(&sb, "<rect width='100%%' height='100%%' fill='white'/>\n<text x='%g' y='22' font-size='14' text-anchor='middle'>", W / 2);
+    sb_text(&sb, title ? title : "", 0);
+    sb_printf(&sb, "</text>\n");
+    for (int k = 0; k < n_maps; k++) {
+        const double x0 = gap + (k % cols) * pw + lab, y0 = top + (k / cols) * ph + 18 + lab;
+        sb_printf(&sb, "<text x='%g' y='%g' text-anchor='middle'>", x0 + side / 2, y0 - lab - 6);
+        sb_text(&sb, maps[k].title ? maps[k].title : "", 0);
+        sb_printf(&sb, "</text>\n<g transform='translate(%g %g) scale(%g)' fill='#08306b' shape-rendering='crispEdges'>\n", x0, y0, cell);
+        /* one path per opacity level (sqrt(v) in steps of 1/LEVELS) keeps files small */
+        enum { LEVELS = 24 };
+        for (int q = 1; q <= LEVELS; q++) {
+            int any = 0;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++) {
+                    const double v = maps[k].v[(size_t)i * (size_t)n + (size_t)j];
+                    if (!(v >= 1e-4)) continue;
+                    int lv = (int)ceil(sqrt(v > 1 ? 1 : v) * LEVELS);
+                    if (lv != q) continue;
+                    if (!any) sb_printf(&sb, "<path fill-opacity='%.3f' d='", (double)q / LEVELS);
+                    any = 1;
+                    sb_printf(&sb, "M%d %dh1v1h-1z", j, i);
+                }
+            if (any) sb_printf(&sb, "'/>\n");
+        }
+        sb_printf(&sb, "</g>\n<rect x='%g' y='%g' width='%g' height='%g' fill='none' stroke='#888' stroke-width='0.5'/>\n", x0, y0,
+                  side, side);
+        if (labels) {
+            const double fs = cell < 7 ? cell : 7;
+            sb_printf(&sb, "<g font-size='%g' font-family='monospace' fill='#444'>\n", fs);
+            for (int i = 0; i < n; i++) {
+                sb_printf(&sb, "<text x='%g' y='%g' text-anchor='end'>", x0 - 2, y0 + (i + 0.8) * cell);
+                sb_text(&sb, labels[i] ? labels[i] : "", 1);
+                sb_printf(&sb, "</text><text transform='translate(%g %g) rotate(-90)'>", x0 + (i + 0.75) * cell, y0 - 3);
+                sb_text(&sb, labels[i] ? labels[i] : "", 1);
+                sb_printf(&sb, "</text>\n");
+            }
+            sb_printf(&sb, "</g>\n");
+        }
+    }
+    sb_printf(&sb, "</svg>\n");
+    if (sb.oom) { free(sb.buf); return fb_fail(FB_ERR_OOM, "heatmaps: out of memory"); }
+    fb_status st = fb_atomic_write_file(path, sb.buf, sb.len);
+    free(sb.buf);
+    return st;
+}

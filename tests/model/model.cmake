@@ -36,3 +36,19 @@ add_test(NAME example_and_install COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/model/test
          $<TARGET_FILE:flashblock_cli> $<TARGET_FILE:example_generate> ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR} ${FB_DATA_DIR}
          ${CMAKE_C_COMPILER} "${FB_OUTSIDE_FLAGS}")
 set_tests_properties(example_and_install PROPERTIES SKIP_RETURN_CODE 77)
+
+# flashblock inspect (library and CLI) against PyTorch: attention statistics,
+# ablated losses, residual norms and maps to 1e-5.
+fb_add_test(test_inspect_torch model/test_inspect_torch.c)
+add_test(NAME inspect_vs_pytorch COMMAND test_inspect_torch $<TARGET_FILE:flashblock_cli>
+         ${CMAKE_CURRENT_SOURCE_DIR}/model/torch_inspect.py ${CMAKE_CURRENT_BINARY_DIR}/inspect_torch)
+set_tests_properties(inspect_vs_pytorch PROPERTIES SKIP_RETURN_CODE 77)
+
+# The reduced mode of docs/SEED_RESULTS.md (scripts/seed-results.sh --quick):
+# every section present, with numbers and charts. Not in Sanitize builds,
+# where its benchmarks would take too long to mean anything.
+if(NOT CMAKE_BUILD_TYPE STREQUAL "Sanitize")
+  add_test(NAME seed_results_quick COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/model/test_seed_results.sh $<TARGET_FILE:flashblock_cli>
+           ${CMAKE_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/seed_quick ${FB_DATA_DIR})
+  set_tests_properties(seed_results_quick PROPERTIES SKIP_RETURN_CODE 77 LABELS seed TIMEOUT 900 RUN_SERIAL TRUE)
+endif()
