@@ -55,7 +55,9 @@ def nice_ticks(lo, hi, log):
 def fmt_tick(v):
     if v == 0:
         return "0"
-    if abs(v) >= 10000 or abs(v) < 0.01:
+    if v == int(v) and abs(v) < 1e6:
+        return "%d" % v
+    if abs(v) >= 1e6 or abs(v) < 0.01:
         return "%.0e" % v
     return "%g" % v
 
