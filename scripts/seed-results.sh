@@ -4,15 +4,16 @@
 # produced here (scripts/seed_report.py writes the Markdown from the raw
 # results in the work folder); only the seed's own GPU figures are quoted.
 #
-#   bash scripts/seed-results.sh            full mode: docs/SEED_RESULTS.md (about 25 min on 2 idle cores;
-#                                           the page records this run's time per stage)
+#   bash scripts/seed-results.sh            full mode: docs/SEED_RESULTS.md (62 minutes measured on the
+#                                           project's shared 2-core VM; the page records each stage's time)
 #   bash scripts/seed-results.sh --quick    reduced sizes for CI (a few minutes):
 #                                           build/seed-quick/SEED_RESULTS.md (test seed_results_quick)
 # Options: --out FILE.md (charts go to seed/ beside it), --work DIR (raw results, models),
 #          --bin PATH (flashblock binary; default build/bin/flashblock, built if missing),
 #          --steps N (training steps of the two quality runs), --threads N,
 #          --stages quality,inspect,attention,inference,training (default all: re-run some
-#          stages and keep the others' results from an earlier run in the same --work folder).
+#          stages and keep the others' results from an earlier run in the same --work folder;
+#          --stages none only rewrites the page from the results there).
 # The machine is shared: each stage's time and the load average when it ended
 # are on the page; inference and training repeat their measurements in
 # alternating rounds and keep each variant's best.

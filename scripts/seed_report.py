@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 
@@ -54,7 +55,9 @@ def nice_ticks(lo, hi, log):
 def fmt_tick(v):
     if v == 0:
         return "0"
-    if abs(v) >= 10000 or abs(v) < 0.01:
+    if v == int(v) and abs(v) < 1e6:
+        return "%d" % v
+    if abs(v) >= 1e6 or abs(v) < 0.01:
         return "%.0e" % v
     return "%g" % v
 
@@ -254,7 +257,7 @@ def main():
             stages[f[0]] = (f[1], float(f[2]), f[3], f[4])
     stages = [(sid,) + stages[sid] for sid in order if sid in stages]
     total_s = sum(st[2] for st in stages)
-    dates = sorted({st[3][:10] for st in stages})
+    dates = sorted({st[3][:10] for st in stages if re.match(r"\d{4}-\d\d-\d\d", st[3])}) or ["(dates not recorded)"]
 
     p("# The seed's results, measured here")
     p("")
@@ -544,7 +547,7 @@ def main():
             r = g.get((C, mode))
             if not r:
                 continue
-            p("| %d | %s | %d | %d | %.2f | %.4f | %.0f | %s | %s |" % (
+            p("| %d | %s | %d | %d | %.3g | %.4g | %.0f | %s | %s |" % (
                 C, MODE_LABEL[mode], runs[(C, mode)], r["tokens"], r["tokens_per_s"], r["s_per_token"], mib(r["peak_rss"]),
                 "—" if mode == "flash" else "%.1g" % r["logits_rel_diff_vs_flash"],
                 "%dk" % (SEED["inference"][mode] // 1000)))
