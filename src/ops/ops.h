@@ -189,12 +189,12 @@ typedef enum fb_op_id {
      *   h·D; batch stride = T·stride). Query i sits at position i + Tk - Tq
      *   (a chunk after a KV cache) and, when causal, sees keys j <= that.
      *   GQA: query head h reads KV head h / (H / Hkv).
-     * Paged K/V (the KV cache): in[3] = block table (int32, B rows of
+     * Paged K/V (the KV cache): in[3] = block table (i32, optional; B rows of
      *   d[11] entries), d[10] = block size bs (0: no table, contiguous as
      *   above), d[12] = blocks in the pool k/v point to; token j of batch b
      *   is then at k + (table[b·d[11] + j/bs]·bs + j%bs)·kv_stride (see
      *   attention/kv_rows.h). Results are bitwise those of the contiguous layout.
-         * f: scale (0 means 1/sqrt(D)). Workspace: a few tiles per thread
+     * f: scale (0 means 1/sqrt(D)). Workspace: a few tiles per thread
      * (flash), or a Tq×Tk score matrix per thread (standard; paged K/V also
      * a Tk×D copy of K and V per thread). */
     FB_OP_ATTENTION_FWD,
