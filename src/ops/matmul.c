@@ -40,18 +40,22 @@ fb_status matmul_forward_blas(const fb_op_args *a) {
     const int nt = blas_threads(a->d, omp_get_max_threads());
     FB_TRY(fb_ws_check(a, matmul_forward_blas_ws(a, omp_get_max_threads()), "matmul_forward[blas]"));
     const size_t per_thread = fb_ws_round(fb_sgemm_workspace(N));
-    /* Column blocks, multiples of 16 so each thread writes whole cache lines. */
-    int64_t chunk = ((OC + nt - 1) / nt + 15) / 16 * 16;
+    /* Column blocks, multiples of 16 so each thread writes whole cache lines.
+     * Their edges do not depend on the thread count: a BLAS may round a
+     * column differently at a block's edge (OpenBLAS's edge kernels do),
+     * and the result must be the same bits for any number of threads. */
+    const int64_t n_blocks = blas_threads(a->d, 2) == 1 ? 1 : (OC + 63) / 64 < 16 ? (OC + 63) / 64 : 16;
+    const int64_t chunk = ((OC + n_blocks - 1) / n_blocks + 15) / 16 * 16;
     int err = 0;
     #pragma omp parallel for schedule(static) num_threads(nt) reduction(| : err)
-    for (int t = 0; t < nt; t++) {
-        int64_t o0 = (int64_t)t * chunk, o1 = o0 + chunk < OC ? o0 + chunk : OC;
+    for (int64_t t = 0; t < n_blocks; t++) {
+        int64_t o0 = t * chunk, o1 = o0 + chunk < OC ? o0 + chunk : OC;
         if (o0 < o1) {
             int64_t w = o1 - o0;
             if (b) {
                 for (int64_t n = 0; n < N; n++) memcpy(y + n * OC + o0, b + o0, (size_t)w * sizeof(float));
             }
-            err |= fb_sgemm(fb_ws_slice(a->ws, (size_t)t * per_thread, per_thread), 0, 1, N, w, C, 1.0f, x, C,
+            err |= fb_sgemm(fb_ws_slice(a->ws, (size_t)omp_get_thread_num() * per_thread, per_thread), 0, 1, N, w, C, 1.0f, x, C,
                             W + o0 * C, C, b ? 1.0f : 0.0f, y + o0, OC) != FB_OK;
         }
     }
