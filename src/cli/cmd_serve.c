@@ -34,6 +34,10 @@ static void usage(FILE *f) {
             "  --alias NAME           model id in the API (default: the model file's name)\n"
             "  --max-queue N          requests waiting for admission before 429 (default 64)\n"
             "  --max-body BYTES       request body limit, 413 beyond (default 8388608)\n"
+            "  --grace S              on SIGTERM/SIGINT, seconds the running requests may take to\n"
+            "                         finish before they are cancelled (default 10; a second signal: now)\n"
+            "  --read-timeout S       a request's headers and body must arrive within S seconds, else\n"
+            "                         408 or the connection is closed (default 30)\n"
             "  --quiet                no access log\n"
             "MODEL and TOKENIZER as for 'flashblock generate'.\n");
 }
@@ -75,6 +79,8 @@ int fb_cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--max-batch-tokens")) { if (!(s = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, s, 1, 1 << 20, &v)) return 2; o.max_batch_tokens = (int)v; }
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { if (!(s = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, s, 1, 1024, &v)) return 2; o.threads = (int)v; }
         else if (!strcmp(a, "--max-queue")) { if (!(s = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, s, 1, 1 << 20, &v)) return 2; o.max_queue = (int)v; }
+        else if (!strcmp(a, "--grace")) { if (!(s = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_double(cmd, a, s, 0, 86400, &d)) return 2; o.grace_s = d; }
+        else if (!strcmp(a, "--read-timeout")) { if (!(s = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_double(cmd, a, s, 0.1, 86400, &d)) return 2; o.read_timeout_s = d; }
         else if (!strcmp(a, "--max-body")) { if (!(s = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, s, 1024, 1L << 32, &v)) return 2; o.max_body = (size_t)v; }
         else return fb_cli_usage_error(cmd, "unknown option '%s'", a);
     }

@@ -120,8 +120,15 @@ static int get_bool(json_object *o, const char *key, int *out, srv_buf *err) {
     return 1;
 }
 
-/* Parse a whole body as one JSON object. */
+/* Parse a whole body as one JSON object. JSON text is UTF-8 (RFC 8259):
+ * a body with any invalid byte is refused before parsing (json-c would
+ * let surrogates and overlong forms through into the prompt). */
 static json_object *parse_body(const char *body, size_t len, srv_buf *err) {
+    const long bad = srv_utf8_invalid_at(body, len);
+    if (bad >= 0) {
+        srv_error_json(err, 400, NULL, "invalid_json", NULL, "the request body is not valid UTF-8 (byte %ld)", bad);
+        return NULL;
+    }
     json_tokener *tk = json_tokener_new_ex(64);
     if (!tk) { srv_error_json(err, 500, NULL, NULL, NULL, "out of memory"); return NULL; }
     json_tokener_set_flags(tk, JSON_TOKENER_STRICT);

@@ -80,6 +80,16 @@ size_t srv_utf8_complete(const char *str, size_t n) {
     return n;
 }
 
+long srv_utf8_invalid_at(const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0; i < n;) {
+        const int l = utf8_seq(s + i, n - i);
+        if (l <= 0) return (long)i;
+        i += (size_t)l;
+    }
+    return -1;
+}
+
 void srv_utf8_sanitize(srv_buf *out, const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0, run = 0;   /* valid run s[run..i) copied at once */

@@ -9,6 +9,15 @@
  * timeout the thread looks at its socket, and a client that went away
  * cancels the request (the engine frees its sequences within one step).
  * Nothing is polled while no request is in flight.
+ *
+ * Slow clients: a watchdog thread knows every connection that is reading a
+ * request (from accept, or from the end of its previous reply on a kept-
+ * alive connection, until the request is complete). One that takes longer
+ * than --read-timeout -- a client trickling its headers or body a byte a
+ * second, or an idle kept-alive connection -- gets a 408 written on its
+ * socket and the socket shut down; libmicrohttpd then closes it. The
+ * watchdog sleeps on a condition variable until the earliest deadline, and
+ * without reading connections it sleeps until one arrives.
  */
 #include "server/http.h"
 #include "server/srv.h"
@@ -38,6 +47,7 @@ typedef struct conn {
     char method[16], url[160];
     srv_buf body;
     int too_large;
+    int awaiting_body;           /* a POST whose body is being read */
     int status;
     double t0;
     srv_req *req;
@@ -66,7 +76,10 @@ static route route_of(const char *url, int *post) {
 static void conn_release(srv *S, conn *c) {
     pthread_mutex_lock(&S->mu);
     const int last = --c->refs == 0;
-    if (last && c->req) srv_req_release(S, c->req);
+    if (last && c->req) {
+        srv_req_release(S, c->req);
+        S->open_replies--;
+    }
     pthread_mutex_unlock(&S->mu);
     if (!last) return;
     srv_buf_free(&c->body);
@@ -132,7 +145,7 @@ static enum MHD_Result respond_error(conn *c, int status, const char *code, cons
 
 static int is_ready(srv *S) {
     pthread_mutex_lock(&S->mu);
-    const int r = S->ready && !S->stopping;
+    const int r = S->ready && !S->stopping && !S->draining;
     pthread_mutex_unlock(&S->mu);
     return r;
 }
@@ -148,6 +161,99 @@ static int authorized(srv *S, struct MHD_Connection *con) {
     unsigned char diff = hl != kl;
     for (size_t i = 0; i < hl; i++) diff |= (unsigned char)(h[i] ^ k[i % (kl ? kl : 1)]);
     return diff == 0;
+}
+
+
+/* ---- read-timeout watchdog ------------------------------------------------------------------ */
+
+/* A request is being read (on a new connection, or a body): 408 when late.
+ * A kept-alive connection is waiting for its next request: closed when late,
+ * without a reply (a 408 there would be taken as the reply to the client's
+ * next request). */
+enum { WATCH_NONE = 0, WATCH_REQUEST = 1, WATCH_IDLE = 2 };
+
+typedef struct srv_watch {
+    int fd;
+    int reading;                 /* WATCH_*: what the connection is waiting for */
+    double since;
+    struct srv_watch *prev, *next;
+} srv_watch;
+
+static void watch_reading(srv *S, struct MHD_Connection *con, int reading) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    srv_watch *w = ci ? ci->socket_context : NULL;
+    if (!w) return;
+    pthread_mutex_lock(&S->watch_mu);
+    w->reading = reading;
+    w->since = srv_now();
+    if (reading) pthread_cond_signal(&S->watch_cv);
+    pthread_mutex_unlock(&S->watch_mu);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *con, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    srv *S = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        srv_watch *w = calloc(1, sizeof *w);
+        if (!w) return;   /* unwatched: only the idle timeout applies */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+        w->fd = ci ? ci->connect_fd : -1;
+        w->reading = WATCH_REQUEST;
+        w->since = srv_now();
+        pthread_mutex_lock(&S->watch_mu);
+        w->next = S->watch_head;
+        if (w->next) w->next->prev = w;
+        S->watch_head = w;
+        pthread_cond_signal(&S->watch_cv);
+        pthread_mutex_unlock(&S->watch_mu);
+        *socket_context = w;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        /* libmicrohttpd notifies before it closes the socket, so the
+         * watchdog never touches a descriptor that was reused */
+        srv_watch *w = *socket_context;
+        pthread_mutex_lock(&S->watch_mu);
+        if (w->prev) w->prev->next = w->next;
+        else S->watch_head = w->next;
+        if (w->next) w->next->prev = w->prev;
+        pthread_mutex_unlock(&S->watch_mu);
+        free(w);
+        *socket_context = NULL;
+    }
+}
+
+static void *watchdog_main(void *arg) {
+    srv *S = arg;
+#define TIMEOUT_BODY "{\"error\":{\"message\":\"the request did not arrive within --read-timeout\",\"type\":\"invalid_request_error\",\"code\":\"request_timeout\"}}"
+    static const char reply[] = "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                                "Content-Length: 128\r\n\r\n" TIMEOUT_BODY;
+    _Static_assert(sizeof TIMEOUT_BODY - 1 == 128, "Content-Length of the 408 reply");
+#undef TIMEOUT_BODY
+    pthread_mutex_lock(&S->watch_mu);
+    while (!S->watch_stop) {
+        const double now = srv_now(), limit = S->opt.read_timeout_s;
+        double next = 0;
+        for (srv_watch *w = S->watch_head; w; w = w->next) {
+            if (!w->reading || w->fd < 0) continue;
+            const double due = w->since + limit;
+            if (due <= now) {
+                if (w->reading == WATCH_REQUEST && send(w->fd, reply, sizeof reply - 1, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+                    srv_metrics_status(&S->metrics, 408);
+                shutdown(w->fd, SHUT_RDWR);
+                w->reading = WATCH_NONE;
+            } else if (!next || due < next) {
+                next = due;
+            }
+        }
+        if (!next) {
+            pthread_cond_wait(&S->watch_cv, &S->watch_mu);
+        } else {
+            struct timespec ts;
+            deadline_in(&ts, (long)((next - now) * 1000) + 1);
+            pthread_cond_timedwait(&S->watch_cv, &S->watch_mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&S->watch_mu);
+    return NULL;
 }
 
 /* ---- streaming ------------------------------------------------------------------------------ */
@@ -205,7 +311,10 @@ static enum MHD_Result do_completion(conn *c, srv_kind kind) {
         srv_req_release(S, r);   /* not shared yet */
         return respond_error(c, st, st == 429 ? "queue_full" : "unavailable", "%s", msg);
     }
+    pthread_mutex_lock(&S->mu);
     c->req = r;   /* our reference, released with the connection */
+    S->open_replies++;
+    pthread_mutex_unlock(&S->mu);
     if (r->stream) {
         struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, c, stream_free);
         if (!resp) { srv_cancel(S, r); return MHD_NO; }
@@ -268,7 +377,7 @@ static enum MHD_Result do_get(conn *c) {
     case R_HEALTH:
         if (!is_ready(S)) {
             pthread_mutex_lock(&S->mu);
-            const int stopping = S->stopping;
+            const int stopping = S->stopping || S->draining;
             pthread_mutex_unlock(&S->mu);
             return respond_error(c, 503, "unavailable", "%s", stopping ? "the server is shutting down" : "loading the model");
         }
@@ -331,48 +440,18 @@ static enum MHD_Result do_post(conn *c) {
     return ret;
 }
 
+static enum MHD_Result on_headers(srv *S, struct MHD_Connection *con, const char *url, const char *method, void **req_cls);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **req_cls) {
     (void)version;
     srv *S = cls;
     conn *c = *req_cls;
     if (!c) {   /* headers are in; the body (if any) comes next */
-        if (!(c = calloc(1, sizeof *c))) return MHD_NO;
-        c->S = S;
-        c->con = con;
-        c->refs = 1;
-        c->t0 = srv_now();
-        c->fd = -1;
-        snprintf(c->method, sizeof c->method, "%s", method);
-        snprintf(c->url, sizeof c->url, "%s", url);
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (ci) c->fd = ci->connect_fd;
-        *req_cls = c;
-        int post = 0;
-        c->rt = route_of(url, &post);
-        c->post = post;
-        const int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-        if (!strcmp(method, "OPTIONS")) {   /* CORS preflight */
-            struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-            if (!resp) return MHD_NO;
-            MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-            MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-            MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
-            enum MHD_Result ret = MHD_queue_response(con, MHD_HTTP_NO_CONTENT, resp);
-            MHD_destroy_response(resp);
-            c->status = 204;
-            srv_metrics_status(&S->metrics, 204);
-            return ret;
-        }
-        if (c->rt == R_NONE) return respond_error(c, 404, "not_found", "no route %s", url);
-        if ((post && strcmp(method, "POST")) || (!post && !is_get))
-            return respond_error(c, 405, "method_not_allowed", "%s is not allowed here", method);
-        if (c->rt != R_PAGE && c->rt != R_HEALTH && !authorized(S, con))
-            return respond_error(c, 401, "invalid_api_key", "%s", "missing or wrong API key (Authorization: Bearer KEY)");
-        if (!post) return do_get(c);
-        const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > S->opt.max_body) { c->too_large = 1; return do_post(c); }
-        return MHD_YES;
+        const enum MHD_Result ret = on_headers(S, con, url, method, req_cls);
+        c = *req_cls;
+        if (!c || !c->awaiting_body) watch_reading(S, con, WATCH_NONE);   /* answered: no longer reading */
+        return ret;
     }
     if (*upload_size) {
         if (c->body.len + *upload_size > S->opt.max_body) c->too_large = 1;
@@ -381,13 +460,63 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         return MHD_YES;
     }
     if (c->status) return MHD_YES;   /* answered already */
+    watch_reading(S, con, WATCH_NONE);
     return do_post(c);
 }
 
+/* The first call for a request: route, method, authorisation; GETs are
+ * answered here, POSTs wait for their body (c->awaiting_body). */
+static enum MHD_Result on_headers(srv *S, struct MHD_Connection *con, const char *url, const char *method, void **req_cls) {
+    conn *c;
+    if (!(c = calloc(1, sizeof *c))) return MHD_NO;
+    c->S = S;
+    c->con = con;
+    c->refs = 1;
+    c->t0 = srv_now();
+    c->fd = -1;
+    snprintf(c->method, sizeof c->method, "%s", method);
+    snprintf(c->url, sizeof c->url, "%s", url);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) c->fd = ci->connect_fd;
+    *req_cls = c;
+    int post = 0;
+    c->rt = route_of(url, &post);
+    c->post = post;
+    const int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    if (!strcmp(method, "OPTIONS")) {   /* CORS preflight */
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (!resp) return MHD_NO;
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+        enum MHD_Result ret = MHD_queue_response(con, MHD_HTTP_NO_CONTENT, resp);
+        MHD_destroy_response(resp);
+        c->status = 204;
+        srv_metrics_status(&S->metrics, 204);
+        return ret;
+    }
+    if (c->rt == R_NONE) return respond_error(c, 404, "not_found", "no route %s", url);
+    if ((post && strcmp(method, "POST")) || (!post && !is_get))
+        return respond_error(c, 405, "method_not_allowed", "%s is not allowed here", method);
+    if (c->rt != R_PAGE && c->rt != R_HEALTH && !authorized(S, con))
+        return respond_error(c, 401, "invalid_api_key", "%s", "missing or wrong API key (Authorization: Bearer KEY)");
+    if (!post) return do_get(c);
+    const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    /* Too large: read and drop the body, then answer 413 (a reply sent
+     * while the client still writes is often lost to its broken pipe).
+     * Beyond 8x the limit the reply goes out at once and the connection
+     * closes; --read-timeout bounds how long any body may take. */
+    const unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+    if (len > S->opt.max_body) c->too_large = 1;
+    if (len / 8 > S->opt.max_body) return do_post(c);
+    c->awaiting_body = 1;
+    return MHD_YES;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *con, void **req_cls, enum MHD_RequestTerminationCode toe) {
-    (void)con;
     srv *S = cls;
     conn *c = *req_cls;
+    watch_reading(S, con, WATCH_IDLE);   /* a kept-alive connection waits for its next request */
     if (!c) return;
     *req_cls = NULL;
     if (c->req && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) srv_cancel(S, c->req);
@@ -417,15 +546,36 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 struct MHD_Daemon *srv_http_start(srv *S, int listen_fd, int ipv6) {
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (ipv6) flags |= MHD_USE_IPv6;
-    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, S,
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_mutex_init(&S->watch_mu, NULL);
+    pthread_cond_init(&S->watch_cv, &a);
+    pthread_condattr_destroy(&a);
+    S->watch_started = pthread_create(&S->watchdog, NULL, watchdog_main, S) == 0;
+    if (!S->watch_started) fprintf(stderr, "flashblock serve: warning: no read-timeout watchdog (thread creation failed)\n");
+    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, S,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, S,
                             MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, S,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, S,
                             MHD_OPTION_CONNECTION_LIMIT, 256u,
                             MHD_OPTION_CONNECTION_TIMEOUT, 120u,
                             MHD_OPTION_END);
+    if (!d) srv_http_stop(S, NULL);
+    return d;
 }
 
-void srv_http_stop(struct MHD_Daemon *d) {
+void srv_http_stop(srv *S, struct MHD_Daemon *d) {
     if (d) MHD_stop_daemon(d);
+    if (S->watch_started) {
+        pthread_mutex_lock(&S->watch_mu);
+        S->watch_stop = 1;
+        pthread_cond_signal(&S->watch_cv);
+        pthread_mutex_unlock(&S->watch_mu);
+        pthread_join(S->watchdog, NULL);
+        S->watch_started = 0;
+    }
+    pthread_cond_destroy(&S->watch_cv);
+    pthread_mutex_destroy(&S->watch_mu);
 }

@@ -3,7 +3,9 @@
 #define FB_SERVER_HTTP_H
 struct MHD_Daemon;
 struct srv;
-/* Serve on an already listening socket: one thread per connection. */
+/* Serve on an already listening socket: one thread per connection, plus a
+ * watchdog thread that answers 408 to connections whose request does not
+ * arrive within --read-timeout. */
 struct MHD_Daemon *srv_http_start(struct srv *S, int listen_fd, int ipv6);
-void srv_http_stop(struct MHD_Daemon *d);
+void srv_http_stop(struct srv *S, struct MHD_Daemon *d);
 #endif

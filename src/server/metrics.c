@@ -3,7 +3,7 @@
 #include "server/srv.h"
 #include <string.h>
 
-static const int srv_status_codes[SRV_N_STATUS] = {200, 204, 400, 401, 404, 405, 413, 429, 500, 503, 0, 0};
+static const int srv_status_codes[SRV_N_STATUS] = {200, 204, 400, 401, 404, 405, 408, 413, 429, 500, 503, 0};
 
 static void hist_init(srv_hist *h, const double *le, int n) {
     memset(h, 0, sizeof *h);

@@ -109,7 +109,7 @@ static void wait_remove(srv *S, srv_choice *c) {
 int srv_submit(srv *S, srv_req *r, char *msg, size_t cap) {
     pthread_mutex_lock(&S->mu);
     int st = 0;
-    if (S->stopping) { st = 503; snprintf(msg, cap, "the server is shutting down"); }
+    if (S->stopping || S->draining) { st = 503; snprintf(msg, cap, "the server is shutting down"); }
     else if (!S->ready) { st = 503; snprintf(msg, cap, "the model is still loading"); }
     else if (S->n_waiting_reqs >= S->opt.max_queue) {
         st = 429;

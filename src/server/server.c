@@ -20,6 +20,47 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Graceful shutdown: stop admitting (503) and wait, up to --grace seconds,
+ * for the requests in flight to finish and their replies to go out. The
+ * wait is a sigtimedwait, so a second SIGINT/SIGTERM ends it at once; the
+ * 100 ms slices only run while shutting down. */
+static void drain(srv *S, const sigset_t *set, int sig) {
+    const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    pthread_mutex_lock(&S->mu);
+    S->draining = 1;
+    int busy = S->open_replies;
+    pthread_mutex_unlock(&S->mu);
+    if (!busy) { fprintf(stderr, "flashblock serve: %s: shutting down\n", name); return; }
+    fprintf(stderr, "flashblock serve: %s: shutting down; %d request(s) in flight get up to %g s to finish\n", name, busy,
+            S->opt.grace_s);
+    const double deadline = srv_now() + S->opt.grace_s;
+    for (;;) {
+        pthread_mutex_lock(&S->mu);
+        busy = S->open_replies;
+        pthread_mutex_unlock(&S->mu);
+        const double left = deadline - srv_now();
+        if (!busy) return;
+        if (left <= 0) break;
+        const double slice = left < 0.1 ? left : 0.1;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(slice * 1e9)};
+        const int s2 = sigtimedwait(set, NULL, &ts);
+        if (s2 == SIGINT || s2 == SIGTERM) {
+            fprintf(stderr, "flashblock serve: second signal: cancelling %d request(s)\n", busy);
+            return;
+        }
+    }
+    fprintf(stderr, "flashblock serve: grace period over: cancelling %d request(s)\n", busy);
+}
+
+/* SIGINT/SIGTERM are blocked in every thread this file starts and taken by
+ * sigwait in the main thread; threads started before it (a BLAS pool made
+ * at load time) still have them unblocked. A signal delivered to one of
+ * those runs this handler, which hands it to the main thread (pending
+ * there while it is not waiting) instead of the default: killing the
+ * process mid-shutdown. */
+static pthread_t signal_target;
+static void forward_signal(int sig) { pthread_kill(signal_target, sig); }
+
 fb_server_options fb_server_options_default(void) {
     fb_server_options o = {0};
     o.host = "127.0.0.1";
@@ -29,6 +70,8 @@ fb_server_options fb_server_options_default(void) {
     o.max_batch_tokens = 512;
     o.max_queue = 64;
     o.max_body = 8u << 20;
+    o.grace_s = 10;
+    o.read_timeout_s = 30;
     return o;
 }
 
@@ -190,6 +233,11 @@ int fb_server_run(const fb_server_options *opt) {
     sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal_target = pthread_self();
+    struct sigaction fwd = {.sa_handler = forward_signal};
+    sigemptyset(&fwd.sa_mask);
+    sigaction(SIGINT, &fwd, NULL);
+    sigaction(SIGTERM, &fwd, NULL);
 
     int rc = 1, port = 0, ipv6 = 0;
     struct MHD_Daemon *d = NULL;
@@ -213,14 +261,14 @@ int fb_server_run(const fb_server_options *opt) {
                 if (sig != SIGUSR1 || failed) break;   /* a stray SIGUSR1 is ignored */
             }
             rc = sig == SIGUSR1 ? 1 : 0;
-            if (rc == 0) fprintf(stderr, "flashblock serve: %s: shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            if (rc == 0) drain(S, &set, sig);
             pthread_mutex_lock(&S->mu);
             S->stopping = 1;
             pthread_cond_broadcast(&S->work_cv);
             pthread_mutex_unlock(&S->mu);
             pthread_join(S->engine, NULL);
         }
-        srv_http_stop(d);
+        srv_http_stop(S, d);
     }
     fb_session_free(S->sess);
     fb_llm_free(S->llm);

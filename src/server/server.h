@@ -29,12 +29,17 @@ typedef struct fb_server_options {
     int max_queue;                /* waiting requests before 429 */
     size_t max_body;              /* request body limit in bytes (413 beyond) */
     int quiet;                    /* 1: no access log */
+    double grace_s;               /* SIGTERM: seconds running requests may take to finish (default 10) */
+    double read_timeout_s;        /* a request's headers and body must arrive within this (408 / closed) */
 } fb_server_options;
 
 fb_server_options fb_server_options_default(void);
 
-/* Serve until SIGINT or SIGTERM. Returns the process exit code: 0 after a
- * signal, 1 when the socket cannot be bound or the model cannot be loaded
- * (one line on stderr). */
+/* Serve until SIGINT or SIGTERM. The first signal stops admission (new
+ * requests get 503, /health 503) and lets the running requests finish for
+ * up to grace_s seconds; what is left then, or at a second signal, ends
+ * with 503. Returns the process exit code: 0 after a signal, 1 when the
+ * socket cannot be bound or the model cannot be loaded (one line on
+ * stderr). */
 int fb_server_run(const fb_server_options *opt);
 #endif

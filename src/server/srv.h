@@ -42,6 +42,9 @@ void srv_buf_free(srv_buf *b);
 /* Bytes of s[0..n) that end on a whole UTF-8 character: an incomplete
  * multi-byte sequence at the end is held back (invalid bytes are not). */
 size_t srv_utf8_complete(const char *s, size_t n);
+/* Offset of the first byte of s[0..n) that is not valid UTF-8 (overlong
+ * forms, surrogates and code points above U+10FFFF included), or -1. */
+long srv_utf8_invalid_at(const char *s, size_t n);
 /* s[0..n) as valid UTF-8 into out: each invalid byte becomes U+FFFD. */
 void srv_utf8_sanitize(srv_buf *out, const char *s, size_t n);
 
@@ -129,7 +132,9 @@ typedef struct srv {
     pthread_mutex_t mu;
     pthread_cond_t work_cv;       /* engine waits here for work */
     int ready;                    /* model loaded */
-    int stopping;
+    int stopping;                 /* the engine ends what is left (503) and exits */
+    int draining;                 /* SIGTERM seen: no new requests, the running ones finish */
+    int open_replies;             /* connections holding a request (its reply not yet sent) */
     int load_failed;
     /* set once when ready, read-only afterwards */
     fb_llm *llm;
@@ -151,6 +156,12 @@ typedef struct srv {
     uint64_t id_counter;
     pthread_t engine;
     pthread_t main_thread;
+    /* read-timeout watchdog (http.c): connections still reading a request */
+    pthread_mutex_t watch_mu;
+    pthread_cond_t watch_cv;
+    struct srv_watch *watch_head;
+    int watch_stop, watch_started;
+    pthread_t watchdog;
 } srv;
 
 /* scheduler.c */

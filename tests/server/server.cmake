@@ -2,6 +2,8 @@
 # then the server itself on loopback (127.0.0.1, port 0) driven by Python's
 # http.client: flags and startup errors, the OpenAI API and its errors,
 # concurrency (batch-independent outputs, preemption, cancellation, 429),
+# hostile clients (bad bodies, slow and non-reading clients, dropped
+# connections) and graceful shutdown,
 # and the chat page in headless Chromium. Each starts and stops its own
 # server; all of them take about half a minute.
 fb_add_test(test_chat_template server/test_chat_template.c)
@@ -16,8 +18,9 @@ add_test(NAME server_cli COMMAND ${FB_SERVER_TEST_DIR}/test_serve_cli.sh $<TARGE
 add_test(NAME server_api COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/test_api.py $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR})
 add_test(NAME server_concurrency COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/test_concurrency.py
          $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR})
+add_test(NAME server_hostile COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/test_hostile.py $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR})
 add_test(NAME server_chat_page COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/test_chat_page.py
          $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR} ${CMAKE_CURRENT_BINARY_DIR}/server/chat_page.png)
-set_tests_properties(server_cli server_api server_concurrency server_chat_page PROPERTIES
+set_tests_properties(server_cli server_api server_concurrency server_hostile server_chat_page PROPERTIES
                      SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS server)
 set_tests_properties(server_chat_template server_util PROPERTIES LABELS server)
