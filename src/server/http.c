@@ -206,6 +206,9 @@ static enum MHD_Result do_completion(conn *c, srv_kind kind) {
         return respond_error(c, st, st == 429 ? "queue_full" : "unavailable", "%s", msg);
     }
     c->req = r;   /* our reference, released with the connection */
+    pthread_mutex_lock(&S->mu);
+    S->n_replying++;   /* until on_completed */
+    pthread_mutex_unlock(&S->mu);
     if (r->stream) {
         struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, c, stream_free);
         if (!resp) { srv_cancel(S, r); return MHD_NO; }
@@ -391,6 +394,11 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **req_cls, 
     if (!c) return;
     *req_cls = NULL;
     if (c->req && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) srv_cancel(S, c->req);
+    if (c->req) {
+        pthread_mutex_lock(&S->mu);
+        S->n_replying--;
+        pthread_mutex_unlock(&S->mu);
+    }
     if (!S->opt.quiet) {
         char extra[128] = "";
         if (c->req) {
@@ -426,6 +434,17 @@ struct MHD_Daemon *srv_http_start(srv *S, int listen_fd, int ipv6) {
                             MHD_OPTION_END);
 }
 
-void srv_http_stop(struct MHD_Daemon *d) {
-    if (d) MHD_stop_daemon(d);
+void srv_http_stop(srv *S, struct MHD_Daemon *d) {
+    if (!d) return;
+    /* MHD_stop_daemon shuts every socket down at once: a handler woken by
+     * the engine's final 503 could lose it (a stream would end with neither
+     * the error event nor [DONE], a plain request with no answer) */
+    for (int i = 0; i < 200; i++) {
+        pthread_mutex_lock(&S->mu);
+        const int n = S->n_replying;
+        pthread_mutex_unlock(&S->mu);
+        if (n <= 0) break;
+        nanosleep(&(struct timespec){.tv_nsec = 10000000L}, NULL);
+    }
+    MHD_stop_daemon(d);
 }

@@ -5,5 +5,8 @@ struct MHD_Daemon;
 struct srv;
 /* Serve on an already listening socket: one thread per connection. */
 struct MHD_Daemon *srv_http_start(struct srv *S, int listen_fd, int ipv6);
-void srv_http_stop(struct MHD_Daemon *d);
+/* Stop: wait (at most 2 s) until the responses of completion requests have
+ * gone out -- at shutdown the engine ends them with a 503, in a stream as an
+ * error event -- then close every connection. */
+void srv_http_stop(struct srv *S, struct MHD_Daemon *d);
 #endif

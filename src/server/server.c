@@ -220,7 +220,7 @@ int fb_server_run(const fb_server_options *opt) {
             pthread_mutex_unlock(&S->mu);
             pthread_join(S->engine, NULL);
         }
-        srv_http_stop(d);
+        srv_http_stop(S, d);
     }
     fb_session_free(S->sess);
     fb_llm_free(S->llm);

@@ -131,6 +131,7 @@ typedef struct srv {
     int ready;                    /* model loaded */
     int stopping;
     int load_failed;
+    int n_replying;               /* completion requests submitted whose response is not sent yet (http.c) */
     /* set once when ready, read-only afterwards */
     fb_llm *llm;
     fb_session *sess;
