@@ -3,9 +3,10 @@
 // completions and chat, plain and streamed (`for await` over the client's
 // Stream, and the client's own chat stream helper), stop strings, n, seeds,
 // logprobs, cancellation through an AbortController (checked on /metrics),
-// and the client's APIError for a 400. The server is started on 127.0.0.1
-// with port 0 and stopped with SIGTERM: it must exit 0 with no sanitizer
-// report on stderr.
+// the client's APIError for a 400 and a 404, and SIGTERM during a stream
+// (the server's error event reaches the client as an APIError). The server
+// is started on 127.0.0.1 with port 0 and stopped with that SIGTERM: it
+// must exit 0 with no sanitizer report on stderr.
 //
 // usage: node test_openai_client.mjs FLASHBLOCK DATA_DIR
 // ($FLASHBLOCK_DATA overrides DATA_DIR.) Data or node_modules/openai missing:
@@ -68,7 +69,7 @@ const J = (x) => JSON.stringify(x);
 const args = ["serve", "-m", model, "-z", tok, "--port", "0", "--threads", process.env.FB_TEST_SERVER_THREADS || "1",
               "--ctx", "4096"];
 const proc = spawn(fb, args, { stdio: ["ignore", "ignore", "pipe"] });
-let log = "", port = null, exited = null;
+let log = "", port = null, exited = null, termSent = false;
 // "close": the process has exited and its stderr is read to the end
 const exitPromise = new Promise((res) => proc.on("close", (code, signal) => { exited = { code, signal }; res(exited); }));
 const portPromise = new Promise((res, rej) => {
@@ -84,14 +85,17 @@ const portPromise = new Promise((res, rej) => {
 proc.on("error", (e) => { console.log("FAIL: cannot start " + fb + ": " + e.message); process.exit(1); });
 
 async function stopServer() {
-    if (exited === null) proc.kill("SIGTERM");
+    // one SIGTERM only: a second one while the server shuts down is not
+    // caught (OpenBLAS's worker threads, started before the server blocks
+    // the signals, take it) and kills the process
+    if (exited === null && !termSent) proc.kill("SIGTERM");
     const timer = setTimeout(() => proc.kill("SIGKILL"), 60000);
     const { code, signal } = await exitPromise;
     clearTimeout(timer);
     check(code === 0, `server exited with code ${code} signal ${signal} after SIGTERM; log tail:\n${log.slice(-3000)}`);
     for (const bad of ["AddressSanitizer", "LeakSanitizer", "runtime error:"])
         check(!log.includes(bad), `sanitizer report ("${bad}") on the server's stderr:\n${log.slice(-6000)}`);
-    note(`SIGTERM: the server exited ${code} with no sanitizer report`);
+    note(`the server's exit after SIGTERM: code ${code}, its stderr checked for sanitizer reports`);
 }
 
 async function metrics(base) {
@@ -151,16 +155,16 @@ async function main() {
     // ---- completions, streamed ----
     await section("completions stream", async () => {
         const stream = await client.completions.create({ ...CREQ, stream: true, stream_options: { include_usage: true } });
-        let s = "", last = null, usage = null, n = 0;
+        let s = "", last = null, usage = null, n = 0, odd = null;
         for await (const chunk of stream) {
             n++;
-            check(chunk.object === "text_completion", "stream chunk object: " + chunk.object);
+            if (chunk.object !== "text_completion" || (chunk.choices.length && chunk.choices[0].index !== 0)) odd ??= chunk;
             if (chunk.usage) usage = chunk.usage;
             if (!chunk.choices.length) continue;
-            check(chunk.choices[0].index === 0, "stream chunk index: " + J(chunk.choices));
             s += chunk.choices[0].text;
             last = chunk.choices[0];
         }
+        check(odd === null, "a stream chunk with another object or index: " + J(odd));
         check(s === text, `streamed completion ${J(s)} differs from ${J(text)}`);
         check(last && last.finish_reason === c.choices[0].finish_reason, "streamed finish_reason: " + J(last));
         check(usage && J(usage) === J(u), `streamed usage ${J(usage)} vs ${J(u)}`);
@@ -184,12 +188,13 @@ async function main() {
         let s = "", chunks = [], roles = [];
         for await (const chunk of stream) {
             chunks.push(chunk);
-            check(chunk.object === "chat.completion.chunk" && chunk.choices.length === 1, "chat chunk: " + J(chunk));
             const d = chunk.choices[0]?.delta ?? {};
             if (d.role) roles.push(d.role);
             if (typeof d.content === "string") s += d.content;
         }
         const lastc = chunks[chunks.length - 1];
+        check(chunks.every((k) => k.object === "chat.completion.chunk" && k.choices.length === 1 && k.choices[0].index === 0),
+              "chat chunks: " + J(chunks.find((k) => k.object !== "chat.completion.chunk" || k.choices.length !== 1)));
         check(s === content, `streamed chat ${J(s)} differs from ${J(content)}`);
         check(roles.length === 1 && roles[0] === "assistant" && chunks[0]?.choices[0].delta.role === "assistant",
               "chat stream roles: " + J(roles));
@@ -361,6 +366,20 @@ async function main() {
         try { await client.completions.create({ ...CREQ, temperature: "hot" }); } catch (e) { err = e; }
         check(err instanceof BadRequestError && err.param === "temperature", "temperature as a string: " + err);
         note("errors: 400 context_length_exceeded (plain and streamed), 404 model_not_found, 400 invalid temperature");
+    });
+
+    // ---- SIGTERM while a stream runs: the error event reaches the client as an APIError ----
+    await section("shutdown mid-stream", async () => {
+        const stream = await client.completions.create({ model: modelId, prompt: "Once upon a time", max_tokens: 4000,
+                                                         ignore_eos: true, temperature: 0.8, seed: 5, stream: true });
+        let chunks = 0, err = null;
+        try {
+            for await (const chunk of stream) if (++chunks === 3) { termSent = true; proc.kill("SIGTERM"); }
+        } catch (e) { err = e; }
+        check(err instanceof APIError && err.status === undefined, "SIGTERM mid-stream: expected an APIError from the error event, got " + err);
+        check(err?.error?.code === "unavailable" && err?.error?.type === "unavailable_error" && /shutting down/.test(err?.message),
+              "the shutdown error event: " + J(err?.error));
+        note(`SIGTERM mid-stream: the client threw APIError ${J(err?.message)} (code ${J(err?.error?.code)}) after ${chunks} chunks`);
     });
 }
 
