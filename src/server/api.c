@@ -59,7 +59,10 @@ void srv_error_json(srv_buf *out, int status, const char *type, const char *code
     json_object_object_add(e, "message", jstr(msg, strlen(msg)));
     json_object_object_add(e, "type", json_object_new_string(type ? type : srv_error_type(status)));
     json_object_object_add(e, "param", param ? json_object_new_string(param) : NULL);
-    json_object_object_add(e, "code", code ? json_object_new_string(code) : json_object_new_int(status));
+    /* OpenAI's code is a string or null: without one, 503 is "unavailable"
+     * (as the other 503s), anything else (500s) null */
+    if (!code && status == 503) code = "unavailable";
+    json_object_object_add(e, "code", code ? json_object_new_string(code) : NULL);
     json_object *root = json_object_new_object();
     json_object_object_add(root, "error", e);
     out->len = 0;

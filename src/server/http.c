@@ -76,10 +76,7 @@ static route route_of(const char *url, int *post) {
 static void conn_release(srv *S, conn *c) {
     pthread_mutex_lock(&S->mu);
     const int last = --c->refs == 0;
-    if (last && c->req) {
-        srv_req_release(S, c->req);
-        S->open_replies--;
-    }
+    if (last && c->req) srv_req_release(S, c->req);
     pthread_mutex_unlock(&S->mu);
     if (!last) return;
     srv_buf_free(&c->body);
@@ -520,6 +517,11 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **req_cls, 
     if (!c) return;
     *req_cls = NULL;
     if (c->req && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) srv_cancel(S, c->req);
+    if (c->req) {   /* the reply has gone out (or the connection failed) */
+        pthread_mutex_lock(&S->mu);
+        S->open_replies--;
+        pthread_mutex_unlock(&S->mu);
+    }
     if (!S->opt.quiet) {
         char extra[128] = "";
         if (c->req) {
@@ -567,6 +569,17 @@ struct MHD_Daemon *srv_http_start(srv *S, int listen_fd, int ipv6) {
 }
 
 void srv_http_stop(srv *S, struct MHD_Daemon *d) {
+    /* MHD_stop_daemon shuts every socket down at once: a handler woken by
+     * the engine's final 503 could lose it (a stream would end with neither
+     * the error event nor [DONE], a plain request with no answer). Wait, at
+     * most 2 s, for the replies still being written. */
+    for (int i = 0; d && i < 200; i++) {
+        pthread_mutex_lock(&S->mu);
+        const int n = S->open_replies;
+        pthread_mutex_unlock(&S->mu);
+        if (n <= 0) break;
+        nanosleep(&(struct timespec){.tv_nsec = 10000000L}, NULL);
+    }
     if (d) MHD_stop_daemon(d);
     if (S->watch_started) {
         pthread_mutex_lock(&S->watch_mu);

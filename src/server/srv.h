@@ -134,7 +134,7 @@ typedef struct srv {
     int ready;                    /* model loaded */
     int stopping;                 /* the engine ends what is left (503) and exits */
     int draining;                 /* SIGTERM seen: no new requests, the running ones finish */
-    int open_replies;             /* connections holding a request (its reply not yet sent) */
+    int open_replies;             /* completion requests submitted whose reply is not sent yet (http.c) */
     int load_failed;
     /* set once when ready, read-only afterwards */
     fb_llm *llm;

@@ -3,9 +3,10 @@
 # http.client: flags and startup errors, the OpenAI API and its errors,
 # concurrency (batch-independent outputs, preemption, cancellation, 429),
 # hostile clients (bad bodies, slow and non-reading clients, dropped
-# connections) and graceful shutdown,
-# and the chat page in headless Chromium. Each starts and stops its own
-# server; all of them take about half a minute.
+# connections) and graceful shutdown, the chat page in headless Chromium,
+# and the official `openai` npm client (server_openai_client, under node;
+# needs `npm ci` in tests/server/node, skips without it unless CI=true).
+# Each starts and stops its own server; all of them take about a minute.
 fb_add_test(test_chat_template server/test_chat_template.c)
 target_link_libraries(test_chat_template PRIVATE fb_server)
 add_test(NAME server_chat_template COMMAND test_chat_template)
@@ -21,6 +22,13 @@ add_test(NAME server_concurrency COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/
 add_test(NAME server_hostile COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/test_hostile.py $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR})
 add_test(NAME server_chat_page COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/test_chat_page.py
          $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR} ${CMAKE_CURRENT_BINARY_DIR}/server/chat_page.png)
-set_tests_properties(server_cli server_api server_concurrency server_hostile server_chat_page PROPERTIES
+find_program(FB_NODE node)
+if(FB_NODE)
+  add_test(NAME server_openai_client COMMAND ${FB_NODE} ${FB_SERVER_TEST_DIR}/test_openai_client.mjs
+           $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR})
+else()
+  add_test(NAME server_openai_client COMMAND sh -c "echo 'node not found'; [ \"$CI\" = true ] && exit 1; exit 77")
+endif()
+set_tests_properties(server_cli server_api server_concurrency server_hostile server_chat_page server_openai_client PROPERTIES
                      SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS server)
 set_tests_properties(server_chat_template server_util PROPERTIES LABELS server)
