@@ -10,6 +10,10 @@
  * --contexts C1,C2,... times decode after C cached tokens three ways (no KV
  * cache, KV cache + standard attention, the engine's FlashAttention + KV
  * cache): bench_generate_context.c.
+ * For peers that read other formats (bench/peers.sh): --save-models DIR
+ * writes the random models as llama2.c checkpoints DIR/<shape>.bin (for
+ * `flashblock convert` to GGUF) and exits; --model PATH benchmarks one
+ * model file instead of the random shapes.
  */
 #include "cli/args.h"
 #include "cli/bench_util.h"
@@ -17,6 +21,7 @@
 #include "core/runtime.h"
 #include "infer/convert.h"
 #include "infer/engine.h"
+#include "infer/model_load.h"
 #include "model/model.h"
 #include "ops/quant_q8_0.h"
 #include <omp.h>
@@ -120,18 +125,21 @@ static double run_llama2c(const char *run, const char *model, const char *tok, i
 int fb_bench_generate(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "--context-point")) return fb_bench_generate_context_point(argc, argv);
     const char *cmd = "bench generate", *peer = getenv("FLASHBLOCK_PEER_LLAMA2C"), *tok = NULL, *only = NULL, *modes = "naive,kv,flash";
+    const char *model_path = NULL, *save_dir = NULL;
     long threads = 0, tokens = 128, prefill = 512, long_ctx = 0, naive_tokens = 2, contexts[16];
     int json = 0, n_ctx = 0, tokens_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: flashblock bench generate [--shapes 15M,42M,110M] [--threads N] [--tokens 128] [--prefill 512]\n"
-                   "         [--llama2c-run PATH -z tokenizer.bin] [--long N] [--json]\n"
+                   "         [--llama2c-run PATH -z tokenizer.bin] [--long N] [--json] [--model PATH] [--save-models DIR]\n"
                    "         [--contexts 4096,32768 [--naive-tokens 2] [--modes naive,kv,flash]]   (decode after C cached tokens: no cache,\n"
                    "          KV cache + standard attention, FlashAttention + KV cache; --tokens default 16, shape 15M)\n");
             return 0;
         } else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--shapes")) { if (!(only = fb_arg_value(cmd, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--model") || !strcmp(a, "-m")) { if (!(model_path = fb_arg_value(cmd, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--save-models")) { if (!(save_dir = fb_arg_value(cmd, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--llama2c-run")) { if (!(peer = fb_arg_value(cmd, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "-z")) { if (!(tok = fb_arg_value(cmd, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--threads")) { if (!(v = fb_arg_value(cmd, argc, argv, &i)) || !fb_arg_long(cmd, a, v, 1, 1024, &threads)) return 2; }
@@ -154,23 +162,57 @@ int fb_bench_generate(int argc, char **argv) {
     if (threads == 0) threads = sysconf(_SC_NPROCESSORS_ONLN);
     if (n_ctx) return fb_bench_generate_contexts(contexts, n_ctx, only ? only : "15M", modes, threads, tokens_given ? tokens : 16, naive_tokens, json);
     fb_set_threads((int)threads);
+    if (save_dir) {
+        for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++) {
+            const shape *sh = &SHAPES[si];
+            if (only && !strstr(only, sh->name)) continue;
+            fb_model_config mc = {0};
+            mc.block = fb_block_config_llama(sh->dim, sh->heads, sh->heads, sh->hidden);
+            mc.n_layers = sh->layers;
+            mc.vocab_size = 32000;
+            mc.max_seq = 1024;
+            mc.tied = 1;
+            fb_model *m;
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s.bin", save_dir, sh->name);
+            if (fb_model_init(&m, &mc) != FB_OK) return fb_cli_error("%s", fb_last_error());
+            fb_model_init_random(m, 1);
+            const fb_status st = fb_export_llama2c(path, m);
+            fb_model_free(m);
+            if (st != FB_OK) return fb_cli_error("%s: %s", path, fb_last_error());
+            printf("%s\n", path);
+        }
+        return 0;
+    }
     const double bw = long_ctx ? 0 : bandwidth_gbs();   /* its 1 GiB buffer would dominate the peak RSS of --long */
     if (!json) printf("memory bandwidth (streaming read, %ld threads): %.1f GB/s\n", threads, bw);
     char tmpdir[] = "/tmp/flashblock-bench-XXXXXX";
     if (peer && !mkdtemp(tmpdir)) return fb_cli_error("cannot create a temporary directory");
-    for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++) {
+    const size_t n_shapes = model_path ? 1 : sizeof SHAPES / sizeof SHAPES[0];
+    for (size_t si = 0; si < n_shapes; si++) {
+        shape file_shape = {0};
         const shape *sh = &SHAPES[si];
-        if (only && !strstr(only, sh->name)) continue;
         fb_model_config mc = {0};
-        mc.block = fb_block_config_llama(sh->dim, sh->heads, sh->heads, sh->hidden);
-        mc.n_layers = sh->layers;
-        mc.vocab_size = 32000;
-        mc.max_seq = long_ctx ? (int)long_ctx + (int)tokens + 2 : 1024;
-        mc.tied = 1;
         fb_model *m;
-        if (fb_model_init(&m, &mc) != FB_OK) return fb_cli_error("%s", fb_last_error());
-        fb_model_init_random(m, 1);
-        const int ctx = mc.max_seq;
+        if (model_path) {   /* one model file: its own shape */
+            if (fb_model_load_any(model_path, &m, NULL, NULL, NULL) != FB_OK) return fb_cli_error("%s", fb_last_error());
+            mc = m->cfg;
+            const char *base = strrchr(model_path, '/');
+            file_shape = (shape){base ? base + 1 : model_path, mc.block.d_model, mc.n_layers, mc.block.n_heads, mc.block.d_ff};
+            sh = &file_shape;
+            if (long_ctx && mc.max_seq < long_ctx + tokens + 2)
+                return fb_cli_error("--long %ld: the model's context is %d", long_ctx, mc.max_seq);
+        } else {
+            if (only && !strstr(only, sh->name)) continue;
+            mc.block = fb_block_config_llama(sh->dim, sh->heads, sh->heads, sh->hidden);
+            mc.n_layers = sh->layers;
+            mc.vocab_size = 32000;
+            mc.max_seq = long_ctx ? (int)long_ctx + (int)tokens + 2 : 1024;
+            mc.tied = 1;
+            if (fb_model_init(&m, &mc) != FB_OK) return fb_cli_error("%s", fb_last_error());
+            fb_model_init_random(m, 1);
+        }
+        const int ctx = mc.max_seq < 1024 || long_ctx ? mc.max_seq : 1024;
         if (long_ctx) {
             double t0 = fb_now_sec();
             double tps = decode_tps(m, 0, (int)tokens, ctx, (int)long_ctx);

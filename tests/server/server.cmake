@@ -32,3 +32,19 @@ endif()
 set_tests_properties(server_cli server_api server_concurrency server_hostile server_chat_page server_openai_client PROPERTIES
                      SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS server)
 set_tests_properties(server_chat_template server_util PROPERTIES LABELS server)
+
+# The request parser under fuzzing (tests/server/fuzz/fuzz_request.c): plain
+# builds replay the seed corpus in CTest; -DFB_FUZZ=ON with clang builds the
+# libFuzzer binary fuzz_server_request, run bounded by .ci/run.
+fb_add_test(test_server_fuzz_replay server/fuzz/fuzz_request.c io/fuzz/replay_main.c)
+target_link_libraries(test_server_fuzz_replay PRIVATE fb_server)
+add_test(NAME server_fuzz_replay COMMAND test_server_fuzz_replay ${FB_SERVER_TEST_DIR}/fuzz/corpus)
+set_tests_properties(server_fuzz_replay PROPERTIES LABELS server)
+if(FB_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
+  target_compile_options(fb_server PRIVATE -fsanitize=fuzzer-no-link)
+  add_executable(fuzz_server_request ${FB_SERVER_TEST_DIR}/fuzz/fuzz_request.c)
+  target_link_libraries(fuzz_server_request PRIVATE fb_server)
+  target_compile_definitions(fuzz_server_request PRIVATE FB_DEFAULT_DATA_DIR="${FB_DATA_DIR}")
+  target_compile_options(fuzz_server_request PRIVATE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
+  target_link_options(fuzz_server_request PRIVATE -fsanitize=fuzzer,address,undefined)
+endif()
