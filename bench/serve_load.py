@@ -57,7 +57,44 @@ def one(url, body, key):
             if j.get("usage"):
                 tokens = j["usage"]["completion_tokens"]
     c.close()
-    return {"status": 200, "t0": t0, "stamps": stamps, "tokens": tokens, "t1": time.perf_counter()}
+    # a server that sends no usage chunk: one token per text chunk
+    return {"status": 200, "t0": t0, "stamps": stamps, "tokens": tokens or len(stamps), "t1": time.perf_counter()}
+
+
+def run_load(url, bodies, clients, key=None):
+    """Send bodies from `clients` threads, each one request after the other;
+    the summary dict (throughput, TTFT and inter-token percentiles)."""
+    results, lock, nxt = [], threading.Lock(), [0]
+
+    def client():
+        while True:
+            with lock:
+                if nxt[0] >= len(bodies):
+                    return
+                b = bodies[nxt[0]]
+                nxt[0] += 1
+            res = one(url, b, key)
+            with lock:
+                results.append(res)
+
+    t0 = time.perf_counter()
+    ts = [threading.Thread(target=client) for _ in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    wall = time.perf_counter() - t0
+    ok = [r for r in results if r["status"] == 200]
+    ttft = [r["stamps"][0] - r["t0"] for r in ok if r["stamps"]]
+    itl = [b - x for r in ok for x, b in zip(r["stamps"], r["stamps"][1:])]
+    lat = [r["t1"] - r["t0"] for r in ok]
+    toks = sum(r["tokens"] for r in ok)
+    return {"clients": clients, "requests": len(results), "ok": len(ok), "wall_s": round(wall, 3),
+            "req_per_s": round(len(ok) / wall, 3), "out_tokens_per_s": round(toks / wall, 1),
+            "ttft_ms_p50": round(1e3 * pct(ttft, 50), 2), "ttft_ms_p95": round(1e3 * pct(ttft, 95), 2),
+            "ttft_ms_p99": round(1e3 * pct(ttft, 99), 2), "itl_ms_p50": round(1e3 * pct(itl, 50), 3),
+            "itl_ms_p95": round(1e3 * pct(itl, 95), 3), "itl_ms_p99": round(1e3 * pct(itl, 99), 3),
+            "latency_s_mean": round(statistics.mean(lat), 3) if lat else None}
 
 
 def main():
@@ -74,39 +111,10 @@ def main():
     bodies = [{"prompt": " ".join(rng.choice(WORDS) for _ in range(a.prompt_words)), "max_tokens": a.max_tokens,
                "temperature": a.temperature, "seed": i, "stream": True, "stream_options": {"include_usage": True},
                "ignore_eos": True} for i in range(a.requests)]
-    results, lock, nxt = [], threading.Lock(), [0]
-
-    def client():
-        while True:
-            with lock:
-                if nxt[0] >= len(bodies):
-                    return
-                b = bodies[nxt[0]]
-                nxt[0] += 1
-            res = one(a.url, b, a.api_key)
-            with lock:
-                results.append(res)
-
-    t0 = time.perf_counter()
-    ts = [threading.Thread(target=client) for _ in range(a.clients)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    wall = time.perf_counter() - t0
-    ok = [r for r in results if r["status"] == 200]
-    ttft = [r["stamps"][0] - r["t0"] for r in ok if r["stamps"]]
-    itl = [b - x for r in ok for x, b in zip(r["stamps"], r["stamps"][1:])]
-    lat = [r["t1"] - r["t0"] for r in ok]
-    toks = sum(r["tokens"] for r in ok)
-    out = {"clients": a.clients, "requests": len(results), "ok": len(ok), "wall_s": round(wall, 3),
-           "req_per_s": round(len(ok) / wall, 3), "out_tokens_per_s": round(toks / wall, 1),
-           "ttft_ms_p50": round(1e3 * pct(ttft, 50), 2), "ttft_ms_p95": round(1e3 * pct(ttft, 95), 2),
-           "ttft_ms_p99": round(1e3 * pct(ttft, 99), 2), "itl_ms_p50": round(1e3 * pct(itl, 50), 3),
-           "itl_ms_p95": round(1e3 * pct(itl, 95), 3), "itl_ms_p99": round(1e3 * pct(itl, 99), 3),
-           "latency_s_mean": round(statistics.mean(lat), 3) if lat else None}
-    print("%d/%d requests ok in %.2f s: %.2f req/s, %.0f output tokens/s" % (len(ok), len(results), wall, out["req_per_s"],
-                                                                            out["out_tokens_per_s"]))
+    out = run_load(a.url, bodies, a.clients, a.api_key)
+    ok_n = out["ok"]
+    print("%d/%d requests ok in %.2f s: %.2f req/s, %.0f output tokens/s" % (ok_n, out["requests"], out["wall_s"],
+                                                                            out["req_per_s"], out["out_tokens_per_s"]))
     print("TTFT p50 %.1f ms p95 %.1f ms p99 %.1f ms; inter-token p50 %.2f ms p95 %.2f ms p99 %.2f ms" % (
         out["ttft_ms_p50"], out["ttft_ms_p95"], out["ttft_ms_p99"], out["itl_ms_p50"], out["itl_ms_p95"], out["itl_ms_p99"]))
     print(json.dumps(out))
