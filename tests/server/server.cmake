@@ -2,6 +2,8 @@
 # then the server itself on loopback (127.0.0.1, port 0) driven by Python's
 # http.client: flags and startup errors, the OpenAI API and its errors,
 # concurrency (batch-independent outputs, preemption, cancellation, 429),
+# batch invariance (32 greedy requests together and preempted, one request
+# among 63 others),
 # hostile clients (bad bodies, slow and non-reading clients, dropped
 # connections) and graceful shutdown, the chat page in headless Chromium,
 # and the official `openai` npm client (server_openai_client, under node;
@@ -19,6 +21,8 @@ add_test(NAME server_cli COMMAND ${FB_SERVER_TEST_DIR}/test_serve_cli.sh $<TARGE
 add_test(NAME server_api COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/test_api.py $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR})
 add_test(NAME server_concurrency COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/test_concurrency.py
          $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR})
+add_test(NAME server_batch_invariance COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/test_batch_invariance.py
+         $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR})
 add_test(NAME server_hostile COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/test_hostile.py $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR})
 add_test(NAME server_chat_page COMMAND /usr/bin/python3 ${FB_SERVER_TEST_DIR}/test_chat_page.py
          $<TARGET_FILE:flashblock_cli> ${FB_DATA_DIR} ${CMAKE_CURRENT_BINARY_DIR}/server/chat_page.png)
@@ -29,7 +33,7 @@ if(FB_NODE)
 else()
   add_test(NAME server_openai_client COMMAND sh -c "echo 'node not found'; [ \"$CI\" = true ] && exit 1; exit 77")
 endif()
-set_tests_properties(server_cli server_api server_concurrency server_hostile server_chat_page server_openai_client PROPERTIES
+set_tests_properties(server_cli server_api server_concurrency server_batch_invariance server_hostile server_chat_page server_openai_client PROPERTIES
                      SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS server)
 set_tests_properties(server_chat_template server_util PROPERTIES LABELS server)
 

@@ -152,23 +152,55 @@ try:
     print("plain request cancelled, sequence freed %.3f s after the hang-up" % dt)
     check(any("cancelled" in line for line in C.log), "the access log marks cancelled requests")
 
-    # a full queue: one running + one waiting, the rest 429 with Retry-After
-    results = [None] * 6
-    barrier = threading.Barrier(6)
+    # a full queue. srv_submit accepts a request while fewer than --max-queue
+    # requests wait for admission and answers 429 otherwise; with --parallel 1
+    # a running request keeps the next one waiting. So, step by step: one
+    # admitted and running (a 4000-token stream, seconds long), one waiting,
+    # then every further request must get 429 -- exactly 200, 200 and four
+    # 429s. (Six sent at once would not say how many get in: all six can
+    # reach srv_submit before the engine admits the first, and then only
+    # that one is accepted.)
+    def wait_gauges(running, waiting, what):
+        t0 = time.time()
+        while time.time() - t0 < 10:
+            m = C.metrics()
+            if m["flashblock_sequences_running"] == running and m["flashblock_requests_waiting"] == waiting:
+                return True
+            time.sleep(0.01)
+        return check(False, "%s: running %d, waiting %d (wanted %d, %d)" % (what, m["flashblock_sequences_running"],
+                                                                           m["flashblock_requests_waiting"], running, waiting))
+    first = C.conn()
+    body = json.dumps(dict(LONG, stream=True)).encode()
+    first.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json"})
+    first_reply = first.getresponse()   # the headers: it was accepted
+    wait_gauges(1, 0, "the first request admitted")
+    second = [None]
+    t2 = threading.Thread(target=lambda: second.__setitem__(0, C.post("/v1/completions", dict(LONG, max_tokens=20))))
+    t2.start()
+    wait_gauges(1, 1, "the second request queued")
+    results = [None] * 4
+    barrier = threading.Barrier(4)
 
     def go(i):
         barrier.wait()
-        results[i] = C.post("/v1/completions", dict(LONG, max_tokens=1500))
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(6)]
+        results[i] = C.post("/v1/completions", dict(LONG, max_tokens=20))
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(120)
-    codes = sorted(r[0] for r in results)
-    check(codes.count(200) >= 2 and codes.count(429) >= 1 and set(codes) <= {200, 429}, "queue full: statuses %s" % codes)
+        t.join(60)
+    # still one running and one waiting: the four met a full queue throughout
+    still = wait_gauges(1, 1, "after the 429s")
+    first_reply.close()   # hang up the stream: the waiting request is admitted
+    first.close()
+    t2.join(60)
+    codes = [first_reply.status, second[0] and second[0][0]] + sorted((r and r[0]) or 0 for r in results)
+    check(still and codes == [200, 200, 429, 429, 429, 429], "queue full: statuses %s" % codes)
     for st, h, b in results:
         if st == 429:
             check(h.get("retry-after") == "1" and b["error"]["code"] == "queue_full", "429 shape: %s %s" % (h, b))
+    check(second[0] and second[0][0] == 200 and second[0][2]["usage"]["completion_tokens"] == 20,
+          "the queued request: %s" % (second[0],))
     print("queue full: statuses %s" % codes)
 finally:
     C.stop("server --max-queue 1")
