@@ -13,8 +13,11 @@
 #define PF_DIST 256   /* floats ahead to prefetch (1 KiB) */
 
 
-static inline void rows4(float *y, const float *x, const float *W, const float *b, int64_t n, int64_t C, int64_t OC,
-                         int64_t o) {
+/* n is a compile-time constant at every call (rows4_dispatch): with a
+ * runtime n all 16 accumulators stay live, which spills on AVX2's 16
+ * registers; with n = 1 (decode) only 4 are. */
+static inline __attribute__((always_inline)) void rows4(float *y, const float *x, const float *W, const float *b,
+                                                        const int n, int64_t C, int64_t OC, int64_t o) {
     fvec acc[4][4];
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++) acc[i][j] = fv_zero();
@@ -49,6 +52,16 @@ static inline void rows4(float *y, const float *x, const float *W, const float *
         for (int j = 0; j < n; j++) y[j * OC + o + i] = fv_hsum(acc[i][j]) + (b ? b[o + i] : 0.0f);
 }
 
+static void rows4_dispatch(float *y, const float *x, const float *W, const float *b, int64_t n, int64_t C, int64_t OC,
+                           int64_t o) {
+    switch (n) {
+    case 1: rows4(y, x, W, b, 1, C, OC, o); break;
+    case 2: rows4(y, x, W, b, 2, C, OC, o); break;
+    case 3: rows4(y, x, W, b, 3, C, OC, o); break;
+    default: rows4(y, x, W, b, 4, C, OC, o); break;
+    }
+}
+
 static inline void row1(float *y, const float *x, const float *W, const float *b, int64_t n, int64_t C, int64_t OC,
                         int64_t o) {
     for (int j = 0; j < n; j++) {
@@ -74,7 +87,7 @@ fb_status FB_SIMD(matmul_forward_gemv)(const fb_op_args *a) {
         for (int64_t j0 = 0; j0 < N; j0 += 4) {
             const int64_t n = N - j0 < 4 ? N - j0 : 4;
             int64_t o = o0;
-            for (; o + 4 <= o1; o += 4) rows4(y + j0 * OC, x + j0 * C, W, b, n, C, OC, o);
+            for (; o + 4 <= o1; o += 4) rows4_dispatch(y + j0 * OC, x + j0 * C, W, b, n, C, OC, o);
             for (; o < o1; o++) row1(y + j0 * OC, x + j0 * C, W, b, n, C, OC, o);
         }
     }
