@@ -25,6 +25,11 @@ from harness import Server, check, data_paths, finish
 
 fb, data_dir = sys.argv[1], sys.argv[2]
 model, tok = data_paths(data_dir)
+# under AddressSanitizer the allocator's quarantine alone holds hundreds of MiB
+# and everything runs several times slower: the memory bound is wider there
+with open(fb, "rb") as f:
+    SANITIZED = b"__asan_init" in f.read()
+RSS_BOUND_KIB = (512 if SANITIZED else 64) * 1024
 GREEDY = {"prompt": "Once upon a time", "max_tokens": 60, "temperature": 0}
 
 
@@ -211,7 +216,7 @@ for _ in range(30):
     peak = max(peak, rss_kib(pid))
 st, _, r = S.post("/v1/completions", GREEDY, timeout=60)
 check(st == 200 and r["choices"][0]["text"] == want, "served beside 6 streams nobody reads: %s" % st)
-check(peak - rss0 < 64 * 1024, "RSS grew by %d KiB with 6 unread streams" % (peak - rss0))
+check(peak - rss0 < RSS_BOUND_KIB, "RSS grew by %d KiB with 6 unread streams (bound %d)" % (peak - rss0, RSS_BOUND_KIB))
 for s in readers:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
@@ -330,9 +335,11 @@ try:
     rc = S.proc.wait(10)
 except Exception:
     rc = "timeout"
-check(rc == 0 and time.time() - t0 < 15, "exit after draining: rc %s after %.1f s" % (rc, time.time() - t0))
 S.reader.join(5)
 log = "".join(S.log)
+# it exits because the reply went out, not because the 30 s grace ran out
+check(rc == 0 and time.time() - t0 < 30 and "grace period over" not in log,
+      "exit after draining: rc %s after %.1f s" % (rc, time.time() - t0))
 check("in flight get up to 30 s" in log, "drain announced: %s" % log[-500:])
 
 # the grace period ends: what is still in flight is cancelled, exit 0

@@ -66,7 +66,7 @@ const J = (x) => JSON.stringify(x);
 // ---- the server ----
 // --ctx 4096: a 4000-token request keeps the server busy long enough to be
 // cancelled (stories260K runs thousands of tokens a second)
-const args = ["serve", "-m", model, "-z", tok, "--port", "0", "--threads", process.env.FB_TEST_SERVER_THREADS || "1",
+const args = ["serve", "-m", model, "-z", tok, "--port", "0", "--grace", "300", "--threads", process.env.FB_TEST_SERVER_THREADS || "1",
               "--ctx", "4096"];
 const proc = spawn(fb, args, { stdio: ["ignore", "ignore", "pipe"] });
 let log = "", port = null, exited = null, termSent = false;
