@@ -195,7 +195,12 @@ int fb_bench_generate(int argc, char **argv) {
         fb_model_config mc = {0};
         fb_model *m;
         if (model_path) {   /* one model file: its own shape */
-            if (fb_model_load_any(model_path, &m, NULL, NULL, NULL) != FB_OK) return fb_cli_error("%s", fb_last_error());
+            fb_tokenizer *ftok = NULL;
+            fb_model_format fmt;
+            int q8_source = 0;
+            if (fb_model_load_any(model_path, &m, &ftok, &fmt, &q8_source) != FB_OK)
+                return fb_cli_error("%s: %s", model_path, fb_last_error());
+            fb_tokenizer_free(ftok);
             mc = m->cfg;
             const char *base = strrchr(model_path, '/');
             file_shape = (shape){base ? base + 1 : model_path, mc.block.d_model, mc.n_layers, mc.block.n_heads, mc.block.d_ff};
