@@ -31,7 +31,11 @@
 #define BR FLASH_FWD_BR   /* query rows per tile */
 #define BC FLASH_FWD_BC   /* keys per tile */
 #define RB 4           /* rows per register block */
+#if FV_N == 8
+#define NV 2           /* AVX2: 16 registers, 4×2 accumulators (+ loads, broadcast) fit without spills */
+#else
 #define NV 4           /* vectors per register block */
+#endif
 #define LOG2E 1.44269504088896341f
 #define LN2 0.69314718055994531f
 
