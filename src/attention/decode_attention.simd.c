@@ -42,10 +42,21 @@ static void decode_chunk(float *restrict O, float *restrict m, float *restrict l
                          const float *restrict Qs, const fb_kv_rows *kv, int64_t b, int64_t off, int64_t j0,
                          int64_t j1, int R, int Tq, int D, int Dp, int causal, int64_t offset) {
     const int nfull = D / FV_N, tail = D - nfull * FV_N;
-    const float *krow[BC], *vrow[BC];
+    const float *rows_a[2][BC], *rows_b[2][BC];   /* this tile's K, V rows and the next tile's */
+    const float **krow = rows_a[0], **vrow = rows_b[0], **knext = rows_a[1], **vnext = rows_b[1];
+    if (j0 < j1) fb_kv_rows_tile(kv, b, off, j0, (int)(j1 - j0 < BC ? j1 - j0 : BC), krow, vrow);
     for (int64_t t0 = j0; t0 < j1; t0 += BC) {
         const int n = (int)(j1 - t0 < BC ? j1 - t0 : BC);
-        fb_kv_rows_tile(kv, b, off, t0, n, krow, vrow);
+        /* Prefetch the next tile while this one is computed: in the paged
+         * layout its rows sit in other blocks, where the hardware's stride
+         * prefetcher has to start over (every 16 rows at the default block
+         * size), which cost a quarter of the speed on Zen 3. */
+        if (t0 + BC < j1) {
+            const int nn = (int)(j1 - t0 - BC < BC ? j1 - t0 - BC : BC);
+            fb_kv_rows_tile(kv, b, off, t0 + BC, nn, knext, vnext);
+            for (int j = 0; kv->table && j < nn; j++)
+                for (int d = 0; d < D; d += 16) { __builtin_prefetch(knext[j] + d, 0, 3); __builtin_prefetch(vnext[j] + d, 0, 3); }
+        }
         /* S[r][j] = Qs[r]·K[t0+j]; the K tile (n·D floats) stays in L1 across rows. */
         for (int r = 0; r < R; r++) {
             const float *qr = Qs + (int64_t)r * Dp;
@@ -109,6 +120,8 @@ static void decode_chunk(float *restrict O, float *restrict m, float *restrict l
                 for (int u = 0; u < nv; u++) fv_store(orow + d0 + u * FV_N, acc[u]);
             }
         }
+        const float **tk = krow, **tv = vrow;
+        krow = knext; vrow = vnext; knext = tk; vnext = tv;
     }
 }
 
