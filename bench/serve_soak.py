@@ -23,6 +23,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve_peers import free_port, wait_healthy  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -60,25 +63,15 @@ def main():
     fb = os.environ.get("FLASHBLOCK", os.path.join(ROOT, "build", "bin", "flashblock"))
     data = os.environ.get("FLASHBLOCK_DATA", os.path.join(ROOT, "..", "shared", "data"))
     words = open(os.path.join(data, "tinyshakespeare", "input.txt")).read().split()
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = free_port()
     cmd = [fb, "serve", "-m", a.model, "--port", str(port), "--parallel", str(a.clients), "--ctx", "512", "-t", str(a.threads),
            "--quiet"] + (["-z", a.tokenizer] if a.tokenizer else []) + (["--q8"] if a.q8 else [])
     srv = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     t0 = time.time()
-    while True:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            c.request("GET", "/health")
-            if c.getresponse().status == 200:
-                break
-        except OSError:
-            pass
-        if time.time() - t0 > 120 or srv.poll() is not None:
-            sys.exit("soak: the server did not start")
-        time.sleep(0.2)
+    try:
+        wait_healthy("http://127.0.0.1:%d" % port, srv)
+    except RuntimeError as e:
+        sys.exit("soak: %s" % e)
     stop = time.time() + 60 * a.minutes
     counts = {"ok": 0, "failed": 0, "hung_up": 0}
     errors = []

@@ -255,6 +255,20 @@ static void *watchdog_main(void *arg) {
 
 /* ---- streaming ------------------------------------------------------------------------------ */
 
+/* Under S->mu: wait up to 100 ms for the engine to signal r. Returns 1 when
+ * the client went away meanwhile: the request is cancelled and mu is
+ * released; 0 with mu still held otherwise. */
+static int wait_or_hangup(conn *c, srv_req *r) {
+    srv *S = c->S;
+    struct timespec ts;
+    deadline_in(&ts, 100);
+    pthread_cond_timedwait(&r->cv, &S->mu, &ts);
+    if (r->done || !client_gone(c->fd)) return 0;
+    pthread_mutex_unlock(&S->mu);
+    srv_cancel(S, r);
+    return 1;
+}
+
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     conn *c = cls;
@@ -264,16 +278,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
         if (c->st.finished) return MHD_CONTENT_READER_END_OF_STREAM;
         pthread_mutex_lock(&S->mu);
         c->out.len = c->out_pos = 0;
-        while (!srv_stream_events(S, r, &c->st, &c->out)) {
-            struct timespec ts;
-            deadline_in(&ts, 100);
-            pthread_cond_timedwait(&r->cv, &S->mu, &ts);
-            if (!r->done && client_gone(c->fd)) {
-                pthread_mutex_unlock(&S->mu);
-                srv_cancel(S, r);
-                return MHD_CONTENT_READER_END_WITH_ERROR;
-            }
-        }
+        while (!srv_stream_events(S, r, &c->st, &c->out))
+            if (wait_or_hangup(c, r)) return MHD_CONTENT_READER_END_WITH_ERROR;
         pthread_mutex_unlock(&S->mu);
         if (c->out.oom) return MHD_CONTENT_READER_END_WITH_ERROR;
         MHD_set_connection_option(c->con, MHD_CONNECTION_OPTION_TIMEOUT, 120u);   /* restart the idle clock */
@@ -329,17 +335,11 @@ static enum MHD_Result do_completion(conn *c, srv_kind kind) {
         return ret;
     }
     pthread_mutex_lock(&S->mu);
-    while (!r->done) {
-        struct timespec ts;
-        deadline_in(&ts, 100);
-        pthread_cond_timedwait(&r->cv, &S->mu, &ts);
-        if (!r->done && client_gone(c->fd)) {
-            pthread_mutex_unlock(&S->mu);
-            srv_cancel(S, r);
+    while (!r->done)
+        if (wait_or_hangup(c, r)) {
             c->status = 499;   /* client closed the request (logged only) */
             return MHD_NO;
         }
-    }
     pthread_mutex_unlock(&S->mu);
     MHD_set_connection_option(c->con, MHD_CONNECTION_OPTION_TIMEOUT, 120u);
     srv_buf out = {0};

@@ -163,5 +163,33 @@ class Server:
         return log
 
 
+def error_ok(st, body, status, code=None, what=""):
+    """An OpenAI error object with the given status (and code); the error dict."""
+    ok = check(st == status, "%s: status %s, want %d: %.300s" % (what, st, status, body))
+    ok = ok and check(isinstance(body, dict) and isinstance(body.get("error"), dict), "%s: no error object: %.300s" % (what, body))
+    if ok:
+        e = body["error"]
+        check(all(k in e for k in ("message", "type", "code")) and e["message"], "%s: error object fields: %s" % (what, e))
+        if code:
+            check(e["code"] == code, "%s: code %s, want %s" % (what, e["code"], code))
+    return body["error"] if ok else {}
+
+
+def run_together(fn, items, timeout=120):
+    """fn(*item) for every item, all released at once from a barrier; the results in order."""
+    out = [None] * len(items)
+    barrier = threading.Barrier(len(items))
+
+    def go(i):
+        barrier.wait()
+        out[i] = fn(*items[i])
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(items))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return out
+
+
 def completion_text(resp, i=0):
     return resp["choices"][i]["text"]

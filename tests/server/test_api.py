@@ -8,22 +8,11 @@ import subprocess
 import sys
 import time
 
-from harness import Server, check, data_paths, finish
+from harness import Server, check, data_paths, error_ok, finish
 
 fb, data_dir = sys.argv[1], sys.argv[2]
 model, tok = data_paths(data_dir)
 PROMPT = "Lily wanted to"
-
-
-def error_ok(st, body, status, code=None, what=""):
-    ok = check(st == status, "%s: status %s, want %d: %s" % (what, st, status, body))
-    ok = ok and check(isinstance(body, dict) and isinstance(body.get("error"), dict), "%s: no error object: %s" % (what, body))
-    if ok:
-        e = body["error"]
-        check(all(k in e for k in ("message", "type", "code")) and e["message"], "%s: error object fields: %s" % (what, e))
-        if code:
-            check(e["code"] == code, "%s: code %s, want %s" % (what, e["code"], code))
-    return body["error"] if ok else {}
 
 
 S = Server(fb, model, tok, "--parallel", "4", "--max-body", "65536")

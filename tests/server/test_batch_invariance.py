@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 
-from harness import Server, check, data_paths, finish
+from harness import Server, check, data_paths, finish, run_together
 
 fb, data_dir = sys.argv[1], sys.argv[2]
 model, tok = data_paths(data_dir)
@@ -114,24 +114,13 @@ def run_one(S, path, body):
         lp_of(path, ch.get("logprobs"))
 
 
-def run_together(S, reqs):
-    """All at once: the threads wait at a barrier, then send."""
-    out = [None] * len(reqs)
-    barrier = threading.Barrier(len(reqs))
-
-    def go(i):
-        barrier.wait()
-        out[i] = run_one(S, *reqs[i])
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(reqs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return out
+def run_all(S, reqs):
+    """The requests all at once (a barrier releases them together)."""
+    return run_together(lambda path, body: run_one(S, path, body), reqs)
 
 
 def run_crowd(S, reqs):
-    """run_together, and the largest number of sequences seen running at once."""
+    """run_all, and the largest number of sequences seen running at once."""
     peak, done = [0], threading.Event()
 
     def watch():
@@ -141,7 +130,7 @@ def run_crowd(S, reqs):
     w = threading.Thread(target=watch)
     w.start()
     try:
-        return run_together(S, reqs), peak[0]
+        return run_all(S, reqs), peak[0]
     finally:
         done.set()
         w.join()

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from harness import Server, check, data_paths, finish
+from harness import Server, check, data_paths, finish, run_together
 
 fb, data_dir = sys.argv[1], sys.argv[2]
 model, tok = data_paths(data_dir)
@@ -53,19 +53,9 @@ def run_one(S, path, body):
     return (texts, [c["finish_reason"] for c in r["choices"]], r["usage"]["completion_tokens"], extra)
 
 
-def run_together(S, reqs):
-    out = [None] * len(reqs)
-    barrier = threading.Barrier(len(reqs))
-
-    def go(i):
-        barrier.wait()
-        out[i] = run_one(S, *reqs[i])
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(reqs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return out
+def run_all(S, reqs):
+    """The requests all at once (a barrier releases them together)."""
+    return run_together(lambda path, body: run_one(S, path, body), reqs)
 
 
 def same(a, b, what, tol=0.0):
@@ -87,8 +77,8 @@ A = Server(fb, model, tok, "--parallel", "4")
 try:
     alone = [run_one(A, p, b) for p, b in REQUESTS]
     check(all(a[0] != "error" for a in alone), "a request failed alone: %s" % alone)
-    same(alone, run_together(A, REQUESTS), "together (--parallel 4)")
-    rev = run_together(A, REQUESTS[::-1])[::-1]
+    same(alone, run_all(A, REQUESTS), "together (--parallel 4)")
+    rev = run_all(A, REQUESTS[::-1])[::-1]
     same(alone, rev, "together, reversed order")
     m = A.metrics()
     check(m["flashblock_sequences_running"] == 0 and m["flashblock_kv_blocks_used"] == 0, "everything freed after the runs")
@@ -100,7 +90,7 @@ finally:
 # of 16: 0.25 MiB = 12 blocks, one context of 160 needs 10.
 B = Server(fb, model, tok, "--parallel", "3", "--ctx", "160", "--max-batch-tokens", "8", "--kv-mem", "0.25")
 try:
-    same(alone, run_together(B, REQUESTS), "--parallel 3, 8-token prefill budget, preempting KV budget", tol=1e-3)
+    same(alone, run_all(B, REQUESTS), "--parallel 3, 8-token prefill budget, preempting KV budget", tol=1e-3)
     m = B.metrics()
     check(m["flashblock_kv_blocks_total"] == 12, "kv budget: %s" % m["flashblock_kv_blocks_total"])
     check(m["flashblock_preemptions_total"] > 0, "no preemption happened (the KV budget should force some)")
